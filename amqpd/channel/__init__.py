@@ -1,0 +1,361 @@
+"""A channel: content assembly, deliveries, the unacked map, QoS, confirms and transactions.
+
+Method handlers live in one module per AMQP class (exchange.py, queue.py, basic.py, txconfirm.py) and
+register themselves in HANDLERS by pamqp method index; this module holds the state they share.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pamqp import commands
+
+from ..errors import ChannelError, ConnectionError, ReplyCode
+from ..message import Message, QEntry
+from ..protocol.framing import FRAME_BODY, FRAME_HEADER, FRAME_METHOD
+from ..protocol.methods import (
+    Publish,
+    class_method,
+    content_frames,
+    decode_method,
+    deliver_frames,
+    encode_method,
+)
+from ..protocol.properties import PropertyError, parse_header
+from ..queue import Consumer, Queue
+from ..router import route
+
+if TYPE_CHECKING:
+    from ..connection import Connection
+
+Handler = Callable[["Channel", Any], None]
+HANDLERS: dict[int, Handler] = {}
+
+
+def handles(method_cls: type) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[method_cls.index] = fn
+        return fn
+    return register
+
+
+def generated_tag(prefix: str) -> str:
+    return prefix + base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+
+
+OPEN, CLOSING = 1, 2
+_PUBLISH_INDEX = Publish.index
+
+
+class Channel:
+    def __init__(self, conn: Connection, channel_id: int) -> None:
+        self.conn = conn
+        self.id = channel_id
+        self.vhost = conn.vhost
+        self.log = conn.log.bind(channel=channel_id)
+        self.state = OPEN
+        # content assembly
+        self._publish: Publish | None = None
+        self._header: bytes | None = None
+        self._props: Any = None
+        self._body_size = 0
+        self._body_parts: list[bytes] = []
+        self._body_len = 0
+        # deliveries
+        self.next_tag = 1
+        self.unacked: OrderedDict[int, tuple[QEntry, Consumer | None]] = OrderedDict()
+        self.unacked_count = 0
+        self.consumers: dict[str, Consumer] = {}
+        self.prefetch_default = 0  # basic.qos global=false: applies to consumers created afterwards
+        self.prefetch_global = 0  # basic.qos global=true: shared by all consumers of the channel
+        self.last_queue: str | None = None
+        # publisher confirms and transactions
+        self.confirm = False
+        self.publish_seq = 0
+        self._confirmed_upto = 0  # highest seq whose ack has been sent
+        self._confirm_ready = 0  # highest seq that may be acked
+        self.tx = False
+        self.tx_publishes: list[tuple[Publish, Message]] = []
+        self.tx_acks: list[tuple[int, QEntry, Consumer | None, bool]] = []  # (tag, entry, consumer, requeue?)
+
+    # -- frame intake -----------------------------------------------------------------------------
+    def handle_frame(self, ftype: int, payload: bytes) -> None:
+        if ftype == FRAME_METHOD:
+            if self._publish is not None:
+                raise ConnectionError(ReplyCode.UNEXPECTED_FRAME,
+                                      f"expected content header for class 60, got method frame on channel {self.id}")
+            method = decode_method(payload)
+            if self.state == CLOSING:
+                self._while_closing(method)
+                return
+            if method.index == _PUBLISH_INDEX:
+                self._start_publish(method)
+                return
+            handler = HANDLERS.get(method.index)
+            if handler is None:
+                cid, mid = class_method(method)
+                if cid == 10:
+                    raise ConnectionError(ReplyCode.COMMAND_INVALID,
+                                          f"connection method {method.name} on channel {self.id}", cid, mid)
+                raise ConnectionError(ReplyCode.NOT_IMPLEMENTED, f"method {method.name} is not implemented",
+                                      cid, mid)
+            try:
+                handler(self, method)
+            except (ChannelError, ConnectionError) as exc:
+                if not exc.class_id:
+                    exc.class_id, exc.method_id = class_method(method)
+                raise
+        elif ftype == FRAME_HEADER:
+            self._content_header(payload)
+        elif ftype == FRAME_BODY:
+            self._content_body(payload)
+
+    def _while_closing(self, method: Any) -> None:
+        # After we sent channel.close everything but close/close-ok is discarded (AMQP 0-9-1 §2.2.4).
+        if isinstance(method, commands.Channel.CloseOk):
+            self.conn.channel_closed(self)
+        elif isinstance(method, commands.Channel.Close):
+            self.send(commands.Channel.CloseOk())
+            self.conn.channel_closed(self)
+
+    def _start_publish(self, pub: Publish) -> None:
+        if pub.immediate:
+            raise ConnectionError(ReplyCode.NOT_IMPLEMENTED, "immediate=true", 60, 40)
+        self._publish = pub
+        self._header = None
+        self._body_parts = []
+        self._body_len = 0
+
+    def _content_header(self, payload: bytes) -> None:
+        if self._publish is None or self._header is not None:
+            if self.state == CLOSING:
+                return
+            raise ConnectionError(ReplyCode.UNEXPECTED_FRAME,
+                                  f"expected method frame, got non method frame instead on channel {self.id}")
+        try:
+            class_id, _weight, body_size, props = parse_header(payload)
+        except PropertyError as exc:
+            raise ConnectionError(ReplyCode.FRAME_ERROR, str(exc)) from exc
+        if class_id != 60:
+            raise ConnectionError(ReplyCode.UNEXPECTED_FRAME,
+                                  f"expected content header for class 60, got one for class {class_id} instead")
+        max_size = self.conn.config.max_message_size
+        if body_size > max_size:
+            self._publish = None
+            raise ChannelError(ReplyCode.PRECONDITION_FAILED,
+                               f"message size {body_size} is larger than configured max size {max_size}", 60, 40)
+        self._header = payload
+        self._props = props
+        self._body_size = body_size
+        if body_size == 0:
+            self._complete(b"")
+
+    def _content_body(self, payload: bytes) -> None:
+        if self._header is None:
+            if self.state == CLOSING:
+                return
+            raise ConnectionError(ReplyCode.UNEXPECTED_FRAME,
+                                  f"expected method frame, got non method frame instead on channel {self.id}")
+        self._body_len += len(payload)
+        if self._body_len > self._body_size:
+            raise ConnectionError(ReplyCode.FRAME_ERROR,
+                                  f"received {self._body_len} bytes of content, header declared {self._body_size}")
+        if self._body_len == self._body_size:
+            if self._body_parts:
+                self._body_parts.append(payload)
+                body = b"".join(self._body_parts)
+                self._body_parts = []
+            else:
+                body = payload
+            self._complete(body)
+        else:
+            self._body_parts.append(payload)
+
+    def _complete(self, body: bytes) -> None:
+        pub = self._publish
+        header = self._header
+        props = self._props
+        self._publish = self._header = None
+        try:
+            self.publish(pub, Message(pub.exchange, pub.routing_key, header, body, props))
+        except ChannelError as exc:
+            exc.class_id, exc.method_id = 60, 40
+            raise
+
+    # -- publish ----------------------------------------------------------------------------------
+    def publish(self, pub: Publish, msg: Message) -> None:
+        ex = self.vhost.exchanges.get(pub.exchange)
+        if ex is None:
+            raise ChannelError(ReplyCode.NOT_FOUND, f"no exchange '{pub.exchange}' in vhost '{self.vhost.name}'")
+        if ex.internal:
+            raise ChannelError(ReplyCode.ACCESS_REFUSED,
+                               f"cannot publish to internal exchange '{pub.exchange}' in vhost '{self.vhost.name}'")
+        user_id = msg.props.user_id
+        if user_id is not None and user_id != self.conn.user:
+            raise ChannelError(ReplyCode.PRECONDITION_FAILED,
+                               f"user_id property set to '{user_id}' but authenticated user was '{self.conn.user}'")
+        if self.tx:
+            self.tx_publishes.append((pub, msg))
+            return
+        self._route_and_enqueue(pub, ex, msg)
+
+    def _route_and_enqueue(self, pub: Publish, ex: Any, msg: Message) -> None:
+        if self.confirm:
+            self.publish_seq += 1
+        keys: Any = pub.routing_key
+        if msg.props.headers_span is not None and (msg.headers_mention(b"\x02CC") or msg.headers_mention(b"\x03BCC")):
+            keys = _cc_keys(pub.routing_key, msg.headers)
+        queues = route(self.vhost.exchanges, ex, keys, msg)
+        if queues:
+            for q in queues:
+                q.enqueue(msg)
+        elif pub.mandatory:
+            self.send_content(commands.Basic.Return(reply_code=312, reply_text="NO_ROUTE",
+                                                    exchange=pub.exchange, routing_key=pub.routing_key), msg)
+        if self.confirm:
+            self._confirm_ready = self.publish_seq
+            self.conn.want_confirm_flush(self)
+
+    def flush_confirms(self) -> None:
+        upto = self._confirm_ready
+        if upto > self._confirmed_upto and self.state == OPEN:
+            multiple = upto - self._confirmed_upto > 1
+            self.send(commands.Basic.Ack(delivery_tag=upto, multiple=multiple))
+            self._confirmed_upto = upto
+
+    # -- output -----------------------------------------------------------------------------------
+    def send(self, method: Any) -> None:
+        self.conn.write(encode_method(self.id, method))
+
+    def send_content(self, method: Any, msg: Message) -> None:
+        self.conn.write(content_frames(self.id, encode_method(self.id, method), msg.header_payload, msg.body,
+                                       self.conn.max_body))
+
+    def deliver(self, consumer: Consumer, entry: QEntry) -> None:
+        tag = self.next_tag
+        self.next_tag = tag + 1
+        msg = entry.msg
+        conn = self.conn
+        conn.write(deliver_frames(self.id, consumer.prefix, tag, entry.redelivered, msg.tail,
+                                  msg.header_payload, msg.body, conn.max_body))
+        if consumer.no_ack:
+            entry.queue.delivered(entry, True)
+        else:
+            self.unacked[tag] = (entry, consumer)
+            consumer.unacked += 1
+            self.unacked_count += 1
+            entry.queue.unacked += 1
+
+    # -- acknowledgements -------------------------------------------------------------------------
+    def take_unacked(self, tag: int, multiple: bool) -> list[tuple[int, QEntry, Consumer | None]]:
+        """Remove and return the deliveries an ack/nack/reject names, RabbitMQ's way."""
+        unacked = self.unacked
+        if multiple:
+            if tag == 0:
+                taken = [(t, e, c) for t, (e, c) in unacked.items()]
+                unacked.clear()
+            elif tag not in unacked:
+                raise ChannelError(ReplyCode.PRECONDITION_FAILED, f"unknown delivery tag {tag}")
+            else:
+                taken = []
+                while True:
+                    t, (e, c) = unacked.popitem(last=False)
+                    taken.append((t, e, c))
+                    if t == tag:
+                        break
+        else:
+            item = unacked.pop(tag, None)
+            if item is None:
+                raise ChannelError(ReplyCode.PRECONDITION_FAILED, f"unknown delivery tag {tag}")
+            taken = [(tag, item[0], item[1])]
+        return taken
+
+    def settle(self, taken: list[tuple[int, QEntry, Consumer | None]], requeue: bool | None) -> None:
+        """requeue None = ack; True = back to the queue; False = drop (dead-letter later)."""
+        woken: set[int] = set()
+        by_queue: dict[int, list[QEntry]] = {}
+        for _tag, entry, consumer in taken:
+            self.unacked_count -= 1
+            if consumer is not None:
+                consumer.unacked -= 1
+            q = entry.queue
+            if requeue:
+                by_queue.setdefault(id(q), []).append(entry)
+            else:
+                q.settle(entry)
+            if id(q) not in woken:
+                woken.add(id(q))
+                q.schedule_dispatch()
+        for entries in by_queue.values():
+            entries[0].queue.requeue(entries)
+        if self.prefetch_global or self.consumers:
+            for c in self.consumers.values():
+                c.queue.schedule_dispatch()
+
+    def restore_unacked(self, taken: list[tuple[int, QEntry, Consumer | None]]) -> None:
+        """tx.rollback: acks made inside the transaction are undone."""
+        for tag, entry, consumer in taken:
+            self.unacked[tag] = (entry, consumer)
+        self.unacked = OrderedDict(sorted(self.unacked.items()))
+
+    def requeue_all_unacked(self) -> None:
+        if self.unacked:
+            taken = [(t, e, c) for t, (e, c) in self.unacked.items()]
+            self.unacked.clear()
+            self.settle(taken, requeue=True)
+
+    # -- consumers --------------------------------------------------------------------------------
+    def cancel_consumer(self, tag: str) -> Consumer | None:
+        consumer = self.consumers.pop(tag, None)
+        if consumer is not None and consumer.queue.remove_consumer(consumer):
+            self.vhost.remove_queue(consumer.queue)
+        return consumer
+
+    def consumer_cancelled_by_server(self, consumer: Consumer) -> None:
+        """The queue went away: tell clients that asked to be told (consumer_cancel_notify)."""
+        if self.consumers.pop(consumer.tag, None) is None:
+            return
+        if self.conn.capabilities.get("consumer_cancel_notify") and self.state == OPEN:
+            self.send(commands.Basic.Cancel(consumer_tag=consumer.tag, nowait=True))
+
+    def resolve_queue_name(self, name: str) -> str:
+        if name:
+            return name
+        if self.last_queue is None:
+            raise ChannelError(ReplyCode.NOT_FOUND, "no previously declared queue")
+        return self.last_queue
+
+    def queue_for(self, name: str) -> Queue:
+        return self.vhost.queue(self.resolve_queue_name(name), self.conn)
+
+    # -- closing ----------------------------------------------------------------------------------
+    def release(self) -> None:
+        """The channel is going away: consumers cancelled, unacked requeued (in that order, as RabbitMQ,
+        so requeued messages are not pushed straight back at this channel's consumers)."""
+        for tag in list(self.consumers):
+            self.cancel_consumer(tag)
+        self.tx_publishes.clear()
+        if self.tx_acks:
+            self.restore_unacked([(t, e, c) for t, e, c, _ in self.tx_acks])
+            self.tx_acks.clear()
+        self.requeue_all_unacked()
+        self._publish = self._header = None
+        self._body_parts = []
+
+
+def _cc_keys(routing_key: str, headers: dict | None) -> list[str]:
+    keys = [routing_key]
+    if headers:
+        for name in ("CC", "BCC"):
+            extra = headers.get(name)
+            if isinstance(extra, list):
+                keys.extend(k for k in extra if isinstance(k, str) and k not in keys)
+    return keys
+
+
+# Register the handlers (import for side effects, after Channel exists).
+from . import basic, exchange, queue, txconfirm  # noqa: E402,F401

@@ -1,0 +1,106 @@
+"""basic.* methods (basic.publish is on the hot path and handled in the channel itself)."""
+
+from __future__ import annotations
+
+from pamqp import commands
+
+from ..errors import ChannelError, ConnectionError, ReplyCode
+from ..protocol.methods import deliver_prefix
+from ..queue import Consumer
+from . import Channel, generated_tag, handles
+
+
+@handles(commands.Basic.Qos)
+def qos(ch: Channel, m: commands.Basic.Qos) -> None:
+    if m.prefetch_size:
+        raise ConnectionError(ReplyCode.NOT_IMPLEMENTED, f"prefetch_size!=0 ({m.prefetch_size})")
+    if m.global_:
+        ch.prefetch_global = m.prefetch_count
+    else:
+        ch.prefetch_default = m.prefetch_count
+    ch.send(commands.Basic.QosOk())
+    for c in ch.consumers.values():
+        c.queue.schedule_dispatch()
+
+
+@handles(commands.Basic.Consume)
+def consume(ch: Channel, m: commands.Basic.Consume) -> None:
+    q = ch.queue_for(m.queue)
+    tag = m.consumer_tag or generated_tag("amq.ctag-")
+    if tag in ch.consumers:
+        raise ConnectionError(ReplyCode.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'")
+    if q.exclusive_consumer is not None or (m.exclusive and q.consumers):
+        raise ChannelError(ReplyCode.ACCESS_REFUSED,
+                           f"queue '{q.name}' in vhost '{ch.vhost.name}' in exclusive use")
+    consumer = Consumer(tag, ch, q, m.no_ack, m.exclusive, ch.prefetch_default, m.arguments or {},
+                        deliver_prefix(tag))
+    ch.consumers[tag] = consumer
+    # consume-ok must reach the client before the first delivery.
+    if not m.nowait:
+        ch.send(commands.Basic.ConsumeOk(consumer_tag=tag))
+    q.add_consumer(consumer)
+
+
+@handles(commands.Basic.Cancel)
+def cancel(ch: Channel, m: commands.Basic.Cancel) -> None:
+    ch.cancel_consumer(m.consumer_tag)
+    if not m.nowait:
+        ch.send(commands.Basic.CancelOk(consumer_tag=m.consumer_tag))
+
+
+@handles(commands.Basic.Get)
+def get(ch: Channel, m: commands.Basic.Get) -> None:
+    q = ch.queue_for(m.queue)
+    entry = q.take()
+    if entry is None:
+        ch.send(commands.Basic.GetEmpty())
+        return
+    tag = ch.next_tag
+    ch.next_tag += 1
+    msg = entry.msg
+    ch.send_content(commands.Basic.GetOk(delivery_tag=tag, redelivered=entry.redelivered, exchange=msg.exchange,
+                                         routing_key=msg.routing_key, message_count=q.message_count), msg)
+    if m.no_ack:
+        q.delivered(entry, True)
+    else:
+        ch.unacked[tag] = (entry, None)
+        ch.unacked_count += 1
+        q.unacked += 1
+
+
+def _settle(ch: Channel, tag: int, multiple: bool, requeue: bool | None) -> None:
+    taken = ch.take_unacked(tag, multiple)
+    if ch.tx:
+        ch.tx_acks.extend((t, e, c, requeue) for t, e, c in taken)
+        return
+    ch.settle(taken, requeue)
+
+
+@handles(commands.Basic.Ack)
+def ack(ch: Channel, m: commands.Basic.Ack) -> None:
+    _settle(ch, m.delivery_tag, m.multiple, None)
+
+
+@handles(commands.Basic.Nack)
+def nack(ch: Channel, m: commands.Basic.Nack) -> None:
+    _settle(ch, m.delivery_tag, m.multiple, bool(m.requeue))
+
+
+@handles(commands.Basic.Reject)
+def reject(ch: Channel, m: commands.Basic.Reject) -> None:
+    _settle(ch, m.delivery_tag, False, bool(m.requeue))
+
+
+@handles(commands.Basic.Recover)
+def recover(ch: Channel, m: commands.Basic.Recover) -> None:
+    if not m.requeue:
+        raise ConnectionError(ReplyCode.NOT_IMPLEMENTED, "requeue=false")
+    ch.requeue_all_unacked()
+    ch.send(commands.Basic.RecoverOk())
+
+
+@handles(commands.Basic.RecoverAsync)
+def recover_async(ch: Channel, m: commands.Basic.RecoverAsync) -> None:
+    if not m.requeue:
+        raise ConnectionError(ReplyCode.NOT_IMPLEMENTED, "requeue=false")
+    ch.requeue_all_unacked()

@@ -1,0 +1,410 @@
+"""One AMQP connection: the asyncio adapter around the sans-IO framing and handshake.
+
+Reads feed the FrameBuffer; frames go to channel 0 (here) or to their Channel. Output is collected in a
+list and written once per loop iteration, so everything produced while handling one read (or one
+dispatch pass) leaves in one send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import sys
+from typing import TYPE_CHECKING, Any
+
+from pamqp import commands
+
+from . import __version__
+from .auth import MECHANISMS, SASLError, parse_response
+from .channel import OPEN as CH_OPEN
+from .channel import Channel
+from .errors import AMQPError, ChannelError, ConnectionError, ReplyCode
+from .protocol.framing import FRAME_METHOD, HEARTBEAT_FRAME, PROTOCOL_HEADER, FrameBuffer
+from .protocol.handshake import MIN_FRAME_MAX, State, negotiate, next_state
+from .protocol.methods import decode_method, encode_method
+
+if TYPE_CHECKING:
+    from .server import Broker
+
+CAPABILITIES = {
+    "publisher_confirms": True,
+    "exchange_exchange_bindings": True,
+    "basic.nack": True,
+    "consumer_cancel_notify": True,
+    "authentication_failure_close": True,
+    "per_consumer_qos": True,
+}
+CLOSE_OK_TIMEOUT = 3.0
+
+
+def server_properties() -> dict[str, Any]:
+    return {
+        "product": "amqpd",
+        "version": __version__,
+        "platform": f"Python {sys.version.split()[0]}",
+        "copyright": "Copyright (c) the amqpd authors",
+        "information": "Licensed under the Apache License 2.0",
+        "capabilities": dict(CAPABILITIES),
+    }
+
+
+class Connection(asyncio.Protocol):
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.config = broker.config
+        self.loop = asyncio.get_event_loop()
+        self.transport: asyncio.Transport | None = None
+        self.state = State.HEADER
+        self._header = b""
+        self.frames = FrameBuffer(self.config.frame_max)
+        self.channels: dict[int, Channel] = {}
+        self.out: list[bytes] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._confirm_channels: set[Channel] = set()
+        self.writable = True
+        self.exclusive_queues: set[Any] = set()
+        self.capabilities: dict[str, Any] = {}
+        self.client_properties: dict[str, Any] = {}
+        self.user = ""
+        self.vhost: Any = None
+        self.channel_max = self.config.channel_max
+        self.frame_max = self.config.frame_max
+        self.max_body = self.frame_max - 8
+        self.heartbeat = 0
+        self.peer = "?"
+        self.log = broker.log
+        self._timers: list[asyncio.TimerHandle] = []
+        self._last_recv = 0.0
+        self._sent = False
+
+    # -- asyncio callbacks ------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.peer_host = peer[0] if peer else ""
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.log = self.broker.log.bind(conn=self.peer)
+        self.broker.connections.add(self)
+        self._timers.append(self.loop.call_later(self.config.handshake_timeout / 1000, self._handshake_timeout))
+        self.log.debug("connection accepted")
+
+    def data_received(self, data: bytes) -> None:
+        self._last_recv = self.loop.time()
+        if self.state == State.HEADER:
+            if not self._protocol_header(data):
+                return
+            data = b""
+        try:
+            frames = self.frames.feed(data)
+        except ConnectionError as exc:
+            self.connection_error(exc)
+            return
+        channels = self.channels
+        for ftype, chan, payload in frames:
+            if self.state >= State.CLOSING:
+                if self.state == State.CLOSING and chan == 0 and ftype == FRAME_METHOD:
+                    self._while_closing(payload)
+                continue
+            ch = None
+            try:
+                if chan == 0:
+                    self._channel0(ftype, payload)
+                    continue
+                ch = channels.get(chan)
+                if ch is None or self.state != State.RUNNING:
+                    self._new_channel(chan, ftype, payload)
+                    continue
+                if ftype == FRAME_METHOD and payload[:2] == b"\x00\x14":
+                    self._channel_method(ch, payload)
+                else:
+                    ch.handle_frame(ftype, payload)
+            except ChannelError as exc:
+                if ch is None:
+                    self.connection_error(ConnectionError(exc.reply_code, exc.text, exc.class_id, exc.method_id))
+                    break
+                self.channel_error(ch, exc)
+            except ConnectionError as exc:
+                self.connection_error(exc)
+                break
+            except Exception as exc:  # a bug must cost one connection, never the broker
+                self.log.exception("internal error", channel=chan)
+                self.connection_error(ConnectionError(ReplyCode.INTERNAL_ERROR, f"internal error: {exc!r}"))
+                break
+
+    def pause_writing(self) -> None:
+        self.writable = False
+
+    def resume_writing(self) -> None:
+        self.writable = True
+        for ch in self.channels.values():
+            for c in ch.consumers.values():
+                c.queue.schedule_dispatch()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        was_open = self.state == State.RUNNING or self.state == State.CLOSING
+        self.state = State.CLOSED
+        self._release_all()
+        for t in self._timers:
+            t.cancel()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        self.broker.connections.discard(self)
+        if was_open:
+            self.log.info("connection closed", user=self.user, reason=str(exc) if exc else "closed")
+
+    # -- output -----------------------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        self.out.append(data)
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self._flush)
+
+    def want_confirm_flush(self, ch: Channel) -> None:
+        self._confirm_channels.add(ch)
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        if self._confirm_channels:
+            for ch in self._confirm_channels:
+                ch.flush_confirms()
+            self._confirm_channels.clear()
+        if self.out and self.transport is not None and not self.transport.is_closing():
+            out = self.out
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            self._sent = True
+        self.out = []
+
+    def send_method(self, channel: int, method: Any) -> None:
+        self.write(encode_method(channel, method))
+
+    # -- handshake --------------------------------------------------------------------------------
+    def _protocol_header(self, data: bytes) -> bool:
+        """Collect the 8-byte header; on a mismatch answer with ours and close (AMQP 0-9-1 §4.2.2)."""
+        buf = self._header + data
+        if len(buf) < 8 and PROTOCOL_HEADER.startswith(buf):
+            self._header = buf
+            return False
+        if buf[:8] != PROTOCOL_HEADER:
+            self.log.warning("bad protocol header", received=repr(buf[:8]))
+            self.transport.write(PROTOCOL_HEADER)
+            self.state = State.CLOSED
+            self.transport.close()
+            return False
+        self._header = b""
+        self.state = State.START_OK
+        self.send_method(0, commands.Connection.Start(
+            version_major=0, version_minor=9, server_properties=server_properties(),
+            mechanisms=" ".join(MECHANISMS), locales="en_US"))
+        rest = buf[8:]
+        if rest:
+            self.data_received(rest)
+        return False
+
+    def _channel0(self, ftype: int, payload: bytes) -> None:
+        if ftype != FRAME_METHOD:
+            if ftype == 8:
+                return  # heartbeat: arrival already counted as activity
+            raise ConnectionError(ReplyCode.UNEXPECTED_FRAME, "content frame on channel 0")
+        method = decode_method(payload)
+        if self.state == State.RUNNING:
+            if isinstance(method, commands.Connection.Close):
+                self._release_all()
+                self.send_method(0, commands.Connection.CloseOk())
+                self.state = State.CLOSING
+                self.log.info("connection closed by client", user=self.user, reply_code=method.reply_code,
+                              reply_text=method.reply_text)
+                self._flush()
+                self.transport.close()
+                return
+            if isinstance(method, commands.Connection.CloseOk):
+                return
+            raise ConnectionError(ReplyCode.COMMAND_INVALID,
+                                  f"unexpected method {method.name} on channel 0", *_ids(method))
+        self.state = next_state(self.state, method)
+        if isinstance(method, commands.Connection.StartOk):
+            self._start_ok(method)
+        elif isinstance(method, commands.Connection.TuneOk):
+            self._tune_ok(method)
+        elif isinstance(method, commands.Connection.Open):
+            self._open(method)
+
+    def _start_ok(self, m: commands.Connection.StartOk) -> None:
+        self.client_properties = m.client_properties or {}
+        caps = self.client_properties.get("capabilities")
+        self.capabilities = caps if isinstance(caps, dict) else {}
+        if m.mechanism not in MECHANISMS:
+            raise ConnectionError(ReplyCode.COMMAND_INVALID, f"unknown authentication mechanism '{m.mechanism}'",
+                                  10, 11)
+        try:
+            username, password = parse_response(m.mechanism, m.response)
+        except SASLError as exc:
+            self._auth_failed(m.mechanism, "?", str(exc))
+            return
+        user = self.broker.users.authenticate(username, password)
+        if user is None:
+            self._auth_failed(m.mechanism, username, "invalid credentials")
+            return
+        if username in self.config.loopback_users and not _is_loopback(self.peer_host):
+            self._auth_failed(m.mechanism, username, f"user '{username}' can only connect via localhost")
+            return
+        self.user = username
+        self._user = user
+        self.send_method(0, commands.Connection.Tune(channel_max=self.config.channel_max,
+                                                     frame_max=self.config.frame_max,
+                                                     heartbeat=self.config.heartbeat))
+
+    def _auth_failed(self, mechanism: str, username: str, why: str) -> None:
+        self.log.warning("authentication failed", user=username, mechanism=mechanism, reason=why)
+        if self.capabilities.get("authentication_failure_close"):
+            self.send_method(0, commands.Connection.Close(
+                reply_code=ReplyCode.ACCESS_REFUSED,
+                reply_text=f"ACCESS_REFUSED - Login was refused using authentication mechanism {mechanism}. "
+                           "For details see the broker logfile.", class_id=0, method_id=0))
+            self._flush()
+        self.state = State.CLOSED
+        self.transport.close()
+
+    def _tune_ok(self, m: commands.Connection.TuneOk) -> None:
+        self.frame_max = negotiate("frame_max", m.frame_max, self.config.frame_max, MIN_FRAME_MAX)
+        self.channel_max = negotiate("channel_max", m.channel_max, self.config.channel_max)
+        self.frames.frame_max = self.frame_max
+        self.max_body = self.frame_max - 8
+        self.heartbeat = m.heartbeat
+        if self.heartbeat:
+            self._timers.append(self.loop.call_later(self.heartbeat / 2, self._heartbeat_tick))
+
+    def _open(self, m: commands.Connection.Open) -> None:
+        vhost = self.broker.vhosts.get(m.virtual_host)
+        if vhost is None:
+            raise ConnectionError(ReplyCode.NOT_ALLOWED, f"vhost {m.virtual_host} not found", 10, 40)
+        if m.virtual_host not in self._user.vhosts:
+            raise ConnectionError(ReplyCode.NOT_ALLOWED,
+                                  f"access to vhost '{m.virtual_host}' refused for user '{self.user}'", 10, 40)
+        self.vhost = vhost
+        self.log = self.log.bind(vhost=vhost.name, user=self.user)
+        self.send_method(0, commands.Connection.OpenOk())
+        self.log.info("connection opened", client=str(self.client_properties.get("product", "")))
+
+    def _handshake_timeout(self) -> None:
+        if self.state < State.RUNNING:
+            self.log.warning("handshake timeout", state=self.state.name)
+            self.state = State.CLOSED
+            if self.transport is not None:
+                self.transport.abort()
+
+    def _heartbeat_tick(self) -> None:
+        if self.state >= State.CLOSED or self.transport is None:
+            return
+        now = self.loop.time()
+        if now - self._last_recv > 2 * self.heartbeat:
+            self.log.warning("missed heartbeats from client", timeout=self.heartbeat)
+            self.state = State.CLOSED
+            self.transport.abort()
+            return
+        if not self._sent:
+            self.transport.write(HEARTBEAT_FRAME)
+        self._sent = False
+        self._timers.append(self.loop.call_later(self.heartbeat / 2, self._heartbeat_tick))
+        if len(self._timers) > 8:
+            self._timers = [t for t in self._timers if not t.cancelled() and t.when() > now]
+
+    # -- channels ---------------------------------------------------------------------------------
+    def _new_channel(self, chan: int, ftype: int, payload: bytes) -> None:
+        if self.state != State.RUNNING:
+            raise ConnectionError(ReplyCode.COMMAND_INVALID, "channel frame before connection.open completed")
+        if ftype != FRAME_METHOD:
+            raise ConnectionError(ReplyCode.CHANNEL_ERROR, f"expected 'channel.open' on channel {chan}")
+        method = decode_method(payload)
+        if not isinstance(method, commands.Channel.Open):
+            raise ConnectionError(ReplyCode.CHANNEL_ERROR, "expected 'channel.open'", *_ids(method))
+        if chan > (self.channel_max or 65535):
+            raise ConnectionError(ReplyCode.NOT_ALLOWED,
+                                  f"channel id {chan} exceeds the negotiated channel_max ({self.channel_max})", 20, 10)
+        self.channels[chan] = Channel(self, chan)
+        self.send_method(chan, commands.Channel.OpenOk())
+
+    def _channel_method(self, ch: Channel, payload: bytes) -> None:
+        method = decode_method(payload)
+        if ch.state != CH_OPEN:
+            ch._while_closing(method)
+            return
+        if isinstance(method, commands.Channel.Close):
+            ch.release()
+            self.channels.pop(ch.id, None)
+            self.send_method(ch.id, commands.Channel.CloseOk())
+        elif isinstance(method, commands.Channel.Open):
+            raise ConnectionError(ReplyCode.CHANNEL_ERROR, "second 'channel.open' seen", 20, 10)
+        elif isinstance(method, commands.Channel.CloseOk):
+            raise ConnectionError(ReplyCode.CHANNEL_ERROR, "unexpected channel.close-ok", 20, 41)
+        else:
+            ch.handle_frame(FRAME_METHOD, payload)
+
+    def channel_closed(self, ch: Channel) -> None:
+        if self.channels.get(ch.id) is ch:
+            del self.channels[ch.id]
+
+    def channel_error(self, ch: Channel, exc: ChannelError) -> None:
+        self.log.warning("channel error", channel=ch.id, reply_code=exc.reply_code, reply_text=exc.reply_text,
+                         class_id=exc.class_id, method_id=exc.method_id)
+        ch.release()
+        ch.send(commands.Channel.Close(reply_code=exc.reply_code, reply_text=exc.reply_text,
+                                       class_id=exc.class_id, method_id=exc.method_id))
+        from .channel import CLOSING
+        ch.state = CLOSING
+
+    def connection_error(self, exc: AMQPError) -> None:
+        if self.state >= State.CLOSING:
+            return
+        self.log.warning("connection error", reply_code=exc.reply_code, reply_text=exc.reply_text,
+                         class_id=exc.class_id, method_id=exc.method_id)
+        self._release_all()
+        if self.state in (State.HEADER,):
+            self.transport.close()
+            self.state = State.CLOSED
+            return
+        self.send_method(0, commands.Connection.Close(reply_code=exc.reply_code, reply_text=exc.reply_text,
+                                                      class_id=exc.class_id, method_id=exc.method_id))
+        self.state = State.CLOSING
+        self._flush()
+        self._timers.append(self.loop.call_later(CLOSE_OK_TIMEOUT, self._close_transport))
+
+    def close(self, reply_code: int, text: str) -> None:
+        """Server-initiated close, e.g. 320 CONNECTION_FORCED at shutdown."""
+        self.connection_error(ConnectionError(reply_code, text))
+
+    def _while_closing(self, payload: bytes) -> None:
+        try:
+            method = decode_method(payload)
+        except ConnectionError:
+            return
+        if isinstance(method, commands.Connection.CloseOk):
+            self._close_transport()
+        elif isinstance(method, commands.Connection.Close):
+            self.send_method(0, commands.Connection.CloseOk())
+            self._flush()
+
+    def _close_transport(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def _release_all(self) -> None:
+        channels = list(self.channels.values())
+        self.channels.clear()
+        for ch in channels:
+            ch.release()
+        for q in list(self.exclusive_queues):
+            q.vhost.remove_queue(q)
+        self.exclusive_queues.clear()
+
+
+def _ids(method: Any) -> tuple[int, int]:
+    index = method.index
+    return index >> 16, index & 0xFFFF
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,73 @@
+"""The broker process: vhosts, users, listeners, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from typing import Any
+
+from .auth import UserDB
+from .config import Config
+from .connection import Connection
+from .errors import ReplyCode
+from .log import get_logger
+from .store import NullStore
+from .vhost import VHost
+
+
+class Broker:
+    def __init__(self, config: Config, store: Any = None) -> None:
+        self.config = config
+        self.log = get_logger()
+        self.store = store if store is not None else NullStore()
+        self.users = UserDB()
+        self.users.add(config.default_user, config.default_pass, ["administrator"], {config.default_vhost})
+        self.vhosts: dict[str, VHost] = {config.default_vhost: VHost(config.default_vhost, self.store)}
+        self.connections: set[Connection] = set()
+        self.servers: list[asyncio.base_events.Server] = []
+        self.stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for host, port in self.config.listeners:
+            server = await loop.create_server(lambda: Connection(self), host, port, reuse_address=True, backlog=1024)
+            self.servers.append(server)
+            for sock in server.sockets:
+                self.log.info("listening", address=f"{sock.getsockname()[0]}:{sock.getsockname()[1]}",
+                              protocol="amqp")
+
+    @property
+    def ports(self) -> list[int]:
+        return [s.getsockname()[1] for srv in self.servers for s in srv.sockets]
+
+    async def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop listening, tell every client 320 CONNECTION_FORCED, wait for them to go (bounded)."""
+        started = time.monotonic()
+        for server in self.servers:
+            server.close()
+        for conn in list(self.connections):
+            conn.close(ReplyCode.CONNECTION_FORCED, "broker forced connection closure with reason 'shutdown'")
+        deadline = started + timeout
+        while self.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+        for server in self.servers:
+            await server.wait_closed()
+        self.log.info("stopped", seconds=round(time.monotonic() - started, 3))
+
+
+async def serve(config: Config) -> None:
+    broker = Broker(config)
+    await broker.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    broker.log.info("started", data_dir=str(config.data_dir),
+                    config_file=str(config.config_file) if config.config_file else None)
+    await stop.wait()
+    broker.log.info("shutting down")
+    await broker.shutdown()

@@ -1,0 +1,215 @@
+"""A virtual host owns exchanges, queues and bindings, and applies RabbitMQ's declare/delete rules."""
+
+from __future__ import annotations
+
+import base64
+import os
+from typing import Any
+
+from . import args as qargs
+from .errors import ChannelError, ConnectionError, ReplyCode
+from .exchanges import Binding, Exchange, exchange_class
+from .exchanges.default import DefaultExchange
+from .queue import Queue
+
+STANDARD_EXCHANGES = (
+    ("amq.direct", "direct"), ("amq.fanout", "fanout"), ("amq.topic", "topic"),
+    ("amq.headers", "headers"), ("amq.match", "headers"),
+)
+
+
+def server_named_queue() -> str:
+    # RabbitMQ's form: amq.gen- followed by 22 url-safe base64 characters (16 random bytes).
+    return "amq.gen-" + base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+
+
+class VHost:
+    def __init__(self, name: str, store: Any) -> None:
+        self.name = name
+        self.store = store
+        self.queues: dict[str, Queue] = {}
+        self.exchanges: dict[str, Exchange] = {"": DefaultExchange("", lookup=self.queues.get)}
+        # Reverse index: destination id -> bindings that point at it, so deleting a queue or an exchange
+        # costs its own bindings, not a scan of every exchange.
+        self._to: dict[int, dict[tuple, Binding]] = {}
+        for name_, type_ in STANDARD_EXCHANGES:
+            self.exchanges[name_] = exchange_class(type_)(name_, durable=True)
+
+    # -- lookups ----------------------------------------------------------------------------------
+    def exchange(self, name: str) -> Exchange:
+        ex = self.exchanges.get(name)
+        if ex is None:
+            raise ChannelError(ReplyCode.NOT_FOUND, f"no exchange '{name}' in vhost '{self.name}'")
+        return ex
+
+    def queue(self, name: str, conn: Any = None) -> Queue:
+        q = self.queues.get(name)
+        if q is None:
+            raise ChannelError(ReplyCode.NOT_FOUND, f"no queue '{name}' in vhost '{self.name}'")
+        if conn is not None and q.exclusive_owner is not None and q.exclusive_owner is not conn:
+            raise self._locked(name)
+        return q
+
+    def _locked(self, name: str) -> ChannelError:
+        return ChannelError(
+            ReplyCode.RESOURCE_LOCKED,
+            f"cannot obtain exclusive access to locked queue '{name}' in vhost '{self.name}'. It could be "
+            "originally declared on another connection or the exclusive property value does not match "
+            "that of the original declaration.",
+        )
+
+    # -- exchanges --------------------------------------------------------------------------------
+    def declare_exchange(self, name: str, type_: str, passive: bool, durable: bool, auto_delete: bool,
+                         internal: bool, arguments: dict[str, Any]) -> Exchange:
+        if passive:
+            if name == "":
+                return self.exchanges[""]
+            return self.exchange(name)
+        if name == "" or name.startswith("amq."):
+            existing = self.exchanges.get(name)
+            # Redeclaring a standard exchange with its own settings is allowed, as in RabbitMQ.
+            if existing is None or name == "":
+                raise ChannelError(ReplyCode.ACCESS_REFUSED,
+                                   f"exchange name '{name}' contains reserved prefix 'amq.*'")
+        cls = exchange_class(type_)
+        if cls is None:
+            raise ConnectionError(ReplyCode.COMMAND_INVALID, f"invalid exchange type '{type_}'")
+        existing = self.exchanges.get(name)
+        if existing is not None:
+            rn = ("exchange", name, self.name)
+            qargs.assert_flag_equivalent(*rn, "type", existing.type_name, type_)
+            qargs.assert_flag_equivalent(*rn, "durable", existing.durable, durable)
+            qargs.assert_flag_equivalent(*rn, "auto_delete", existing.auto_delete, auto_delete)
+            qargs.assert_flag_equivalent(*rn, "internal", existing.internal, internal)
+            qargs.assert_args_equivalent(*rn, existing.arguments, arguments, ("alternate-exchange",))
+            return existing
+        qargs.validate_exchange_args(name, self.name, arguments)
+        ex = cls(name, durable=durable, auto_delete=auto_delete, internal=internal, arguments=arguments)
+        self.exchanges[name] = ex
+        if durable:
+            self.store.add_exchange(self.name, ex)
+        return ex
+
+    def delete_exchange(self, name: str, if_unused: bool) -> None:
+        if name == "" or name.startswith("amq."):
+            raise ChannelError(ReplyCode.ACCESS_REFUSED,
+                               f"operation not permitted on the default exchange" if name == ""
+                               else f"exchange name '{name}' contains reserved prefix 'amq.*'")
+        ex = self.exchanges.get(name)
+        if ex is None:
+            return  # RabbitMQ 3.10: deleting a missing exchange succeeds
+        if if_unused and (ex.has_bindings() or self._to.get(id(ex))):
+            raise ChannelError(ReplyCode.PRECONDITION_FAILED,
+                               f"exchange '{name}' in vhost '{self.name}' in use")
+        self._remove_exchange(ex)
+
+    def _remove_exchange(self, ex: Exchange) -> None:
+        del self.exchanges[ex.name]
+        for b in list(ex.bindings.values()):
+            ex.unbind(b)
+            self._forget(b)
+        self._remove_bindings_to(ex)
+        if ex.durable:
+            self.store.delete_exchange(self.name, ex)
+
+    # -- bindings ---------------------------------------------------------------------------------
+    def bind(self, source: Exchange, destination: Any, routing_key: str, arguments: dict[str, Any]) -> None:
+        if source.name == "":
+            raise ChannelError(ReplyCode.ACCESS_REFUSED,
+                               f"operation not permitted on the default exchange")
+        source.validate_binding(routing_key, arguments)
+        b = Binding(source.name, destination, routing_key, arguments)
+        if source.bind(b):
+            self._to.setdefault(id(destination), {})[(source.name, b.key)] = b
+            if source.durable and destination.durable:
+                self.store.add_binding(self.name, b)
+
+    def unbind(self, source: Exchange, destination: Any, routing_key: str, arguments: dict[str, Any]) -> None:
+        if source.name == "":
+            raise ChannelError(ReplyCode.ACCESS_REFUSED,
+                               f"operation not permitted on the default exchange")
+        removed = source.unbind(Binding(source.name, destination, routing_key, arguments))
+        if removed is not None:
+            self._forget(removed)
+            if source.durable and destination.durable:
+                self.store.remove_binding(self.name, removed)
+            self._maybe_auto_delete(source)
+
+    def _forget(self, b: Binding) -> None:
+        by_dest = self._to.get(id(b.destination))
+        if by_dest is not None:
+            by_dest.pop((b.source, b.key), None)
+            if not by_dest:
+                del self._to[id(b.destination)]
+
+    def _remove_bindings_to(self, destination: Any) -> None:
+        for (src_name, _), b in list(self._to.pop(id(destination), {}).items()):
+            src = self.exchanges.get(src_name)
+            if src is None:
+                continue
+            src.unbind(b)
+            if src.durable and destination.durable:
+                self.store.remove_binding(self.name, b)
+            self._maybe_auto_delete(src)
+
+    def _maybe_auto_delete(self, ex: Exchange) -> None:
+        if ex.auto_delete and not ex.has_bindings() and self.exchanges.get(ex.name) is ex:
+            self._remove_exchange(ex)
+
+    # -- queues -----------------------------------------------------------------------------------
+    def declare_queue(self, name: str, conn: Any, passive: bool, durable: bool, exclusive: bool,
+                      auto_delete: bool, arguments: dict[str, Any]) -> Queue:
+        if passive:
+            if not name:
+                raise ChannelError(ReplyCode.NOT_FOUND, f"no queue '' in vhost '{self.name}'")
+            return self.queue(name, conn)
+        if not name:
+            name = server_named_queue()
+        elif name.startswith("amq."):
+            raise ChannelError(ReplyCode.ACCESS_REFUSED,
+                               f"queue name '{name}' contains reserved prefix 'amq.*'")
+        existing = self.queues.get(name)
+        if existing is not None:
+            if existing.exclusive_owner is not None and existing.exclusive_owner is not conn:
+                raise self._locked(name)
+            rn = ("queue", name, self.name)
+            qargs.assert_flag_equivalent(*rn, "durable", existing.durable, durable)
+            qargs.assert_flag_equivalent(*rn, "auto_delete", existing.auto_delete, auto_delete)
+            qargs.assert_flag_equivalent(*rn, "exclusive", existing.exclusive_owner is not None, exclusive)
+            qargs.assert_args_equivalent(*rn, existing.arguments, arguments, qargs.QUEUE_ARGS)
+            return existing
+        qargs.validate_queue_args(name, self.name, arguments, durable, exclusive, auto_delete)
+        q = Queue(self, name, durable=durable, exclusive_owner=conn if exclusive else None,
+                  auto_delete=auto_delete, arguments=arguments)
+        self.queues[name] = q
+        if exclusive:
+            conn.exclusive_queues.add(q)
+        if durable and not exclusive:
+            self.store.add_queue(q)
+        return q
+
+    def delete_queue(self, q: Queue, if_unused: bool = False, if_empty: bool = False) -> int:
+        if if_unused and not q.is_unused():
+            raise ChannelError(ReplyCode.PRECONDITION_FAILED,
+                               f"queue '{q.name}' in vhost '{self.name}' in use")
+        if if_empty and q.message_count:
+            raise ChannelError(ReplyCode.PRECONDITION_FAILED,
+                               f"queue '{q.name}' in vhost '{self.name}' is not empty")
+        return self.remove_queue(q)
+
+    def remove_queue(self, q: Queue) -> int:
+        """Delete unconditionally: cancel its consumers, drop its bindings and messages."""
+        if q.deleted or self.queues.get(q.name) is not q:
+            return 0
+        q.deleted = True
+        del self.queues[q.name]
+        count = q.purge()
+        for consumer in list(q.consumers):
+            consumer.channel.consumer_cancelled_by_server(consumer)
+        q.consumers.clear()
+        self._remove_bindings_to(q)
+        if q.exclusive_owner is not None:
+            q.exclusive_owner.exclusive_queues.discard(q)
+        if q.durable and q.exclusive_owner is None:
+            self.store.delete_queue(q)
+        return count
