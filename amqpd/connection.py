@@ -76,6 +76,7 @@ class Connection(asyncio.Protocol):
         self._timers: list[asyncio.TimerHandle] = []
         self._last_recv = 0.0
         self._sent = False
+        self._close_logged = False
 
     # -- asyncio callbacks ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -141,7 +142,7 @@ class Connection(asyncio.Protocol):
                 c.queue.schedule_dispatch()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        was_open = self.state == State.RUNNING or self.state == State.CLOSING
+        was_open = self.state == State.RUNNING or (self.state == State.CLOSING and not self._close_logged)
         self.state = State.CLOSED
         self._release_all()
         for t in self._timers:
@@ -214,6 +215,7 @@ class Connection(asyncio.Protocol):
                 self.state = State.CLOSING
                 self.log.info("connection closed by client", user=self.user, reply_code=method.reply_code,
                               reply_text=method.reply_text)
+                self._close_logged = True
                 self._flush()
                 self.transport.close()
                 return

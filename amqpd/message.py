@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .protocol.methods import exchange_rk_tail
-from .protocol.properties import Props, decode_headers
+from .protocol.properties import Props, decode_headers, decode_properties, encode_header, parse_header
 
 
 class Message:
@@ -48,6 +48,17 @@ class Message:
         """Cheap pre-check on the encoded headers before decoding them (CC/BCC lookups)."""
         span = self.props.headers_span
         return span is not None and raw_key in self.header_payload[span[0] : span[1]]
+
+    def drop_header(self, name: str) -> None:
+        """Re-encode the content header without one header (BCC must not reach consumers)."""
+        props = decode_properties(self.header_payload)
+        headers = dict(props.headers or {})
+        if headers.pop(name, None) is None:
+            return
+        props.headers = headers or None
+        self.header_payload = encode_header(self.body_size, props)
+        self.props = parse_header(self.header_payload)[3]
+        self._headers_loaded = False
 
     @property
     def priority(self) -> int:

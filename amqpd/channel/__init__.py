@@ -209,6 +209,8 @@ class Channel:
         keys: Any = pub.routing_key
         if msg.props.headers_span is not None and (msg.headers_mention(b"\x02CC") or msg.headers_mention(b"\x03BCC")):
             keys = _cc_keys(pub.routing_key, msg.headers)
+            if "BCC" in (msg.headers or {}):
+                msg.drop_header("BCC")
         queues = route(self.vhost.exchanges, ex, keys, msg)
         if queues:
             for q in queues:

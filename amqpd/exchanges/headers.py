@@ -27,7 +27,10 @@ from typing import Any, ClassVar
 from ..errors import precondition_failed
 from .base import Binding, Destination, Exchange, HeadersGetter
 
-_MODES = {"all": (True, False), "any": (False, False), "all-with-x": (True, True), "any-with-x": (False, True)}
+# x-match value -> (must every argument match?, do x- arguments count?)
+_MODES = {
+    "all": (True, False), "any": (False, False), "all-with-x": (True, True), "any-with-x": (False, True),
+}
 _MISSING = object()
 _VOID = ("void",)
 # Types whose Python equality is already RabbitMQ's when both sides have the same type: the fast path.
@@ -249,6 +252,8 @@ def _erl_binary(data: bytes) -> str:
     # ~p shows a binary as text when every byte is printable Latin-1, else as a list of byte values.
     # RabbitMQ then sends the Latin-1 characters as raw bytes, so UTF-8 text reaches the client intact:
     # showing the decoded string reproduces those bytes.
+    if not data:
+        return "<<>>"
     if all(32 <= b <= 126 or b >= 160 or chr(b) in _ESCAPES for b in data):
         try:
             text = data.decode("utf-8")
