@@ -7,6 +7,7 @@ are stored and ignored); integer widths count as one type class, so 'I' 10 equal
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -54,31 +55,58 @@ def _erl(value: Any) -> str:
     return _fmt(value)
 
 
+_EXPIRATION = re.compile(r"([+-]?[0-9]+)(.*)", re.S)
+MAX_EXPIRY = 4294967295
+
+
+def check_expiration(value: str) -> int:
+    """Milliseconds from a message's expiration property; 406 with RabbitMQ's text when invalid."""
+    m = _EXPIRATION.fullmatch(value)
+    if m is None:
+        err = "no_integer"
+    elif m.group(2):
+        err = f'{{leftover_string,"{m.group(2)}"}}'
+    else:
+        n = int(m.group(1))
+        if n < 0:
+            err = f"{{value_negative,{n}}}"
+        elif n > MAX_EXPIRY:
+            err = f"{{value_too_large,{n}}}"
+        else:
+            return n
+    raise ChannelError(ReplyCode.PRECONDITION_FAILED, f"invalid expiration '{value}': {err}")
+
+
 def resource_name(kind: str, name: str, vhost: str) -> str:
     return f"{kind} '{name}' in vhost '{vhost}'"
 
 
-# -- per-argument validators: return None when fine, or the Erlang-ish error term as text ----------
+# -- per-argument validators: None when fine, else the error term RabbitMQ 3.10 prints -------------
+# (texts checked against RabbitMQ 3.10.8; quoted ones are Erlang strings printed with ~p)
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _int_check(positive: bool = False, max_value: int | None = None) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            return f"{{unacceptable_type,{amqp_type(value)}}}"
+        if not _is_int(value):
+            return f'"expected integer, got {amqp_type(value)}"'
         if value < 0:
             return f"{{value_negative,{value}}}"
         if positive and value == 0:
             return f"{{value_zero,{value}}}"
         if max_value is not None and value > max_value:
-            return f"{{value_too_large,{value},{max_value}}}"
+            return f"{{max_value_exceeded,{value}}}"
         return None
     return check
 
 
-def _str_check(allowed: tuple[str, ...] | None = None) -> Callable[[Any], str | None]:
+def _str_check(allowed: tuple[str, ...] | None = None, bad_value: str = "") -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         if not isinstance(value, str):
             return f"{{unacceptable_type,{amqp_type(value)}}}"
         if allowed is not None and value not in allowed:
-            return f"{{invalid_value,{_erl(value)}}}"
+            return bad_value.format(value=value)
         return None
     return check
 
@@ -97,12 +125,11 @@ QUEUE_ARGS: dict[str, Callable[[Any], str | None]] = {
     "x-max-length": _int_check(),
     "x-max-length-bytes": _int_check(),
     "x-max-priority": _int_check(max_value=255),
-    "x-overflow": _str_check(("drop-head", "reject-publish", "reject-publish-dlx")),
-    "x-queue-mode": _str_check(("default", "lazy")),
-    "x-queue-type": _str_check(),
+    "x-overflow": _str_check(("drop-head", "reject-publish", "reject-publish-dlx"), "invalid_overflow"),
+    "x-queue-mode": _str_check(("default", "lazy"), "\"unsupported queue mode '{value}'\""),
+    "x-queue-type": _str_check(("classic", "quorum", "stream"), "\"unsupported queue type '{value}'\""),
     "x-single-active-consumer": _bool_check,
     "x-delivery-limit": _int_check(),
-    "x-queue-master-locator": _str_check(("client-local", "min-masters", "random")),
     "x-max-in-memory-length": _int_check(),
     "x-max-in-memory-bytes": _int_check(),
 }
@@ -116,14 +143,15 @@ UNSUPPORTED_QUEUE_ARGS = frozenset({
     "x-max-in-memory-length", "x-max-in-memory-bytes",
 })
 
-EXCHANGE_ARGS: dict[str, Callable[[Any], str | None]] = {
-    "alternate-exchange": _str_check(),
-}
 
 
 def validate_queue_args(name: str, vhost: str, args: dict[str, Any], durable: bool, exclusive: bool,
                         auto_delete: bool) -> None:
     res = resource_name("queue", name, vhost)
+    dlx = args.get("x-dead-letter-exchange")
+    if "x-dead-letter-exchange" in args and not isinstance(dlx, str):
+        raise ChannelError(ReplyCode.PRECONDITION_FAILED,
+                           f"invalid type '{amqp_type(dlx)}' for arg 'x-dead-letter-exchange' in {res}")
     for key, check in QUEUE_ARGS.items():
         if key in args:
             err = check(args[key])
@@ -136,21 +164,20 @@ def validate_queue_args(name: str, vhost: str, args: dict[str, Any], durable: bo
     if qtype == "quorum":
         raise ChannelError(ReplyCode.PRECONDITION_FAILED,
                            f"invalid arg 'x-queue-type' for {res}: quorum queues are not supported by amqpd yet")
-    if qtype != "classic":
+    if "x-delivery-limit" in args:
         raise ChannelError(ReplyCode.PRECONDITION_FAILED,
-                           f"invalid arg 'x-queue-type' for {res}: {{unsupported_queue_type,{_erl(qtype)}}}")
-    for key in UNSUPPORTED_QUEUE_ARGS.intersection(args):
+                           f"invalid arg 'x-delivery-limit' for {res} of queue type rabbit_classic_queue")
+    for key in sorted(UNSUPPORTED_QUEUE_ARGS.intersection(args)):
         raise ChannelError(ReplyCode.PRECONDITION_FAILED,
                            f"invalid arg '{key}' for {res}: not supported by amqpd yet")
 
 
 def validate_exchange_args(name: str, vhost: str, args: dict[str, Any]) -> None:
-    res = resource_name("exchange", name, vhost)
-    for key, check in EXCHANGE_ARGS.items():
-        if key in args:
-            err = check(args[key])
-            if err is not None:
-                raise ChannelError(ReplyCode.PRECONDITION_FAILED, f"invalid arg '{key}' for {res}: {err}")
+    ae = args.get("alternate-exchange")
+    if "alternate-exchange" in args and not isinstance(ae, str):
+        raise ChannelError(ReplyCode.PRECONDITION_FAILED,
+                           f"invalid type '{amqp_type(ae)}' for arg 'alternate-exchange' in "
+                           f"{resource_name('exchange', name, vhost)}")
 
 
 def _describe(present: bool, value: Any) -> str:
@@ -161,19 +188,29 @@ def _describe(present: bool, value: Any) -> str:
 
 def assert_args_equivalent(kind: str, name: str, vhost: str, current: dict[str, Any],
                            requested: dict[str, Any], keys: Any) -> None:
-    """406 if any of keys differs between the existing declaration and the new one."""
+    """406 if any of keys differs between the existing declaration and the new one (rabbit_misc's
+    assert_args_equivalence: typed form when one side lacks the key, plain values when both have it)."""
     for key in keys:
         in_cur, in_req = key in current, key in requested
         if not in_cur and not in_req:
             continue
         cur, req = current.get(key), requested.get(key)
-        if in_cur and in_req and _type_class(cur) == _type_class(req) and cur == req:
-            continue
-        raise ChannelError(
-            ReplyCode.PRECONDITION_FAILED,
-            f"inequivalent arg '{key}' for {resource_name(kind, name, vhost)}: "
-            f"received {_describe(in_req, req)} but current is {_describe(in_cur, cur)}",
-        )
+        if in_cur and in_req:
+            if (_type_class(cur) == _type_class(req) and cur == req) or _same_queue_type(key, cur, req):
+                continue
+            detail = f"received '{_fmt(req)}' but current is '{_fmt(cur)}'"
+        else:
+            if _same_queue_type(key, cur, req):
+                continue
+            detail = f"received {_describe(in_req, req)} but current is {_describe(in_cur, cur)}"
+        raise ChannelError(ReplyCode.PRECONDITION_FAILED,
+                           f"inequivalent arg '{key}' for {resource_name(kind, name, vhost)}: {detail}")
+
+
+def _same_queue_type(key: str, cur: Any, req: Any) -> bool:
+    # A queue declared without x-queue-type is a classic queue; RabbitMQ treats an explicit
+    # 'classic' as equivalent to the absent argument (rabbitmq-common#341).
+    return key == "x-queue-type" and (cur or "classic") == (req or "classic")
 
 
 def assert_flag_equivalent(kind: str, name: str, vhost: str, flag: str, current: Any, requested: Any) -> None:

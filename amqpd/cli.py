@@ -38,10 +38,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if uvloop is not None:
-            uvloop.run(serve(config))
-        else:
-            asyncio.run(serve(config))
+            return uvloop.run(serve(config))
+        return asyncio.run(serve(config))
     except OSError as exc:
         get_logger().error("cannot start", error=str(exc))
         return 1
-    return 0

@@ -19,8 +19,15 @@ from .auth import MECHANISMS, SASLError, parse_response
 from .channel import OPEN as CH_OPEN
 from .channel import Channel
 from .errors import AMQPError, ChannelError, ConnectionError, ReplyCode
-from .protocol.framing import FRAME_METHOD, HEARTBEAT_FRAME, PROTOCOL_HEADER, FrameBuffer
-from .protocol.handshake import MIN_FRAME_MAX, State, negotiate, next_state
+from .protocol.framing import (
+    FRAME_HEARTBEAT,
+    FRAME_METHOD,
+    HEARTBEAT_FRAME,
+    PROTOCOL_HEADER,
+    FrameBuffer,
+    erl_binary,
+)
+from .protocol.handshake import MIN_FRAME_MAX, State, negotiate, next_state, unexpected_method
 from .protocol.methods import decode_method, encode_method
 
 if TYPE_CHECKING:
@@ -35,6 +42,8 @@ CAPABILITIES = {
     "per_consumer_qos": True,
 }
 CLOSE_OK_TIMEOUT = 3.0
+# RabbitMQ answers the AMQP 0-9 header with 0-9-1 (the two are wire-compatible for clients that use it).
+AMQP_0_9_HEADER = b"AMQP\x01\x01\x00\x09"
 
 
 def server_properties() -> dict[str, Any]:
@@ -95,11 +104,7 @@ class Connection(asyncio.Protocol):
             if not self._protocol_header(data):
                 return
             data = b""
-        try:
-            frames = self.frames.feed(data)
-        except ConnectionError as exc:
-            self.connection_error(exc)
-            return
+        frames = self.frames.feed(data)
         channels = self.channels
         for ftype, chan, payload in frames:
             if self.state >= State.CLOSING:
@@ -131,6 +136,8 @@ class Connection(asyncio.Protocol):
                 self.log.exception("internal error", channel=chan)
                 self.connection_error(ConnectionError(ReplyCode.INTERNAL_ERROR, f"internal error: {exc!r}"))
                 break
+        if self.frames.error is not None and self.state < State.CLOSING:
+            self.connection_error(self.frames.error)
 
     def pause_writing(self) -> None:
         self.writable = False
@@ -183,10 +190,10 @@ class Connection(asyncio.Protocol):
     def _protocol_header(self, data: bytes) -> bool:
         """Collect the 8-byte header; on a mismatch answer with ours and close (AMQP 0-9-1 §4.2.2)."""
         buf = self._header + data
-        if len(buf) < 8 and PROTOCOL_HEADER.startswith(buf):
+        if len(buf) < 8 and (PROTOCOL_HEADER.startswith(buf) or AMQP_0_9_HEADER.startswith(buf)):
             self._header = buf
             return False
-        if buf[:8] != PROTOCOL_HEADER:
+        if buf[:8] != PROTOCOL_HEADER and buf[:8] != AMQP_0_9_HEADER:
             self.log.warning("bad protocol header", received=repr(buf[:8]))
             self.transport.write(PROTOCOL_HEADER)
             self.state = State.CLOSED
@@ -204,9 +211,9 @@ class Connection(asyncio.Protocol):
 
     def _channel0(self, ftype: int, payload: bytes) -> None:
         if ftype != FRAME_METHOD:
-            if ftype == 8:
+            if ftype == FRAME_HEARTBEAT:
                 return  # heartbeat: arrival already counted as activity
-            raise ConnectionError(ReplyCode.UNEXPECTED_FRAME, "content frame on channel 0")
+            raise unexpected_frame(ftype, payload)
         method = decode_method(payload)
         if self.state == State.RUNNING:
             if isinstance(method, commands.Connection.Close):
@@ -217,12 +224,12 @@ class Connection(asyncio.Protocol):
                               reply_text=method.reply_text)
                 self._close_logged = True
                 self._flush()
-                self.transport.close()
+                # The client closes the socket after close-ok; frames it sent meanwhile are ignored.
+                self._timers.append(self.loop.call_later(CLOSE_OK_TIMEOUT, self._close_transport))
                 return
             if isinstance(method, commands.Connection.CloseOk):
                 return
-            raise ConnectionError(ReplyCode.COMMAND_INVALID,
-                                  f"unexpected method {method.name} on channel 0", *_ids(method))
+            raise unexpected_method(self.state, method)
         self.state = next_state(self.state, method)
         if isinstance(method, commands.Connection.StartOk):
             self._start_ok(method)
@@ -241,8 +248,7 @@ class Connection(asyncio.Protocol):
         try:
             username, password = parse_response(m.mechanism, m.response)
         except SASLError as exc:
-            self._auth_failed(m.mechanism, "?", str(exc))
-            return
+            raise ConnectionError(ReplyCode.SYNTAX_ERROR, f"{m.mechanism} response invalid: {exc}", 10, 11) from exc
         user = self.broker.users.authenticate(username, password)
         if user is None:
             self._auth_failed(m.mechanism, username, "invalid credentials")
@@ -316,18 +322,23 @@ class Connection(asyncio.Protocol):
         if self.state != State.RUNNING:
             raise ConnectionError(ReplyCode.COMMAND_INVALID, "channel frame before connection.open completed")
         if ftype != FRAME_METHOD:
-            raise ConnectionError(ReplyCode.CHANNEL_ERROR, f"expected 'channel.open' on channel {chan}")
+            if ftype == FRAME_HEARTBEAT:
+                raise unexpected_frame(ftype, payload)
+            raise ConnectionError(ReplyCode.UNEXPECTED_FRAME, "expected method frame, got non method frame instead")
         method = decode_method(payload)
         if not isinstance(method, commands.Channel.Open):
             raise ConnectionError(ReplyCode.CHANNEL_ERROR, "expected 'channel.open'", *_ids(method))
-        if chan > (self.channel_max or 65535):
+        if self.channel_max and len(self.channels) >= self.channel_max:
             raise ConnectionError(ReplyCode.NOT_ALLOWED,
-                                  f"channel id {chan} exceeds the negotiated channel_max ({self.channel_max})", 20, 10)
+                                  f"number of channels opened ({len(self.channels)}) has reached the negotiated "
+                                  f"channel_max ({self.channel_max})")
         self.channels[chan] = Channel(self, chan)
         self.send_method(chan, commands.Channel.OpenOk())
 
     def _channel_method(self, ch: Channel, payload: bytes) -> None:
         method = decode_method(payload)
+        if isinstance(method, commands.Channel.Open):
+            raise ConnectionError(ReplyCode.CHANNEL_ERROR, "second 'channel.open' seen", 20, 10)
         if ch.state != CH_OPEN:
             ch._while_closing(method)
             return
@@ -335,8 +346,6 @@ class Connection(asyncio.Protocol):
             ch.release()
             self.channels.pop(ch.id, None)
             self.send_method(ch.id, commands.Channel.CloseOk())
-        elif isinstance(method, commands.Channel.Open):
-            raise ConnectionError(ReplyCode.CHANNEL_ERROR, "second 'channel.open' seen", 20, 10)
         elif isinstance(method, commands.Channel.CloseOk):
             raise ConnectionError(ReplyCode.CHANNEL_ERROR, "unexpected channel.close-ok", 20, 41)
         else:
@@ -398,6 +407,10 @@ class Connection(asyncio.Protocol):
         for q in list(self.exclusive_queues):
             q.vhost.remove_queue(q)
         self.exclusive_queues.clear()
+
+
+def unexpected_frame(ftype: int, payload: bytes) -> ConnectionError:
+    return ConnectionError(ReplyCode.UNEXPECTED_FRAME, f"type {ftype}, all octets = {erl_binary(payload)}")
 
 
 def _ids(method: Any) -> tuple[int, int]:

@@ -64,6 +64,9 @@ class Message:
     def priority(self) -> int:
         return self.props.priority or 0
 
+    def content(self) -> tuple[bytes, bytes]:
+        return self.header_payload, self.body
+
 
 class QEntry:
     """A message's place in one queue. seq orders the queue, so requeues return to their position."""
@@ -75,3 +78,58 @@ class QEntry:
         self.seq = seq
         self.redelivered = False
         self.queue = queue
+
+
+class PagedMessage(Message):
+    """A persistent message whose content stays in the store until it is delivered.
+
+    Large backlogs keep only this stub in memory; header and body are read back on delivery.
+    """
+
+    __slots__ = ("store", "_priority")
+
+    def __init__(self, store: Any, msg_id: int, exchange: str, routing_key: str, priority: int,
+                 body_size: int, props: Props | None = None) -> None:
+        self.store = store
+        self.id = msg_id
+        self.exchange = exchange
+        self.routing_key = routing_key
+        self._priority = priority
+        self.body_size = body_size
+        self.persistent = True
+        self._tail = None
+        self._headers = None
+        self._headers_loaded = False
+        if props is not None:
+            self.props = props
+
+    @classmethod
+    def from_message(cls, store: Any, msg: Message) -> PagedMessage:
+        store.page_out(msg)
+        return cls(store, msg.id, msg.exchange, msg.routing_key, msg.priority, msg.body_size, msg.props)
+
+    def content(self) -> tuple[bytes, bytes]:
+        exchange, routing_key, header, body = self.store.load(self.id)
+        if not self.exchange and exchange:
+            self.exchange, self.routing_key = exchange, routing_key
+        return header, body
+
+    @property  # type: ignore[override]
+    def header_payload(self) -> bytes:
+        return self.content()[0]
+
+    @property  # type: ignore[override]
+    def body(self) -> bytes:
+        return self.content()[1]
+
+    @property
+    def priority(self) -> int:
+        return self._priority
+
+    def __getattr__(self, name: str) -> Any:
+        # props is loaded only when something needs more than the index metadata
+        if name == "props":
+            props = parse_header(self.content()[0])[3]
+            self.props = props
+            return props
+        raise AttributeError(name)

@@ -12,7 +12,7 @@ import asyncio
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from .message import Message, QEntry
+from .message import Message, PagedMessage, QEntry
 
 if TYPE_CHECKING:
     from .channel import Channel
@@ -69,7 +69,10 @@ class Queue:
         self.deleted = False
         self._scheduled = False
         self._loop = asyncio.get_event_loop()
-        self.store = vhost.store if durable else None
+        # Only durable, non-exclusive queues write through to the store.
+        self.store = vhost.store if durable and exclusive_owner is None else None
+        self.store_id = 0
+        self.page_threshold = getattr(vhost, "page_threshold", 0)
 
     def __repr__(self) -> str:
         return f"<Queue {self.name!r}>"
@@ -81,6 +84,8 @@ class Queue:
         self.ready.append(entry)
         if self.store is not None and msg.persistent:
             self.store.add_message(self, entry)
+            if self.page_threshold and len(self.ready) > self.page_threshold:
+                entry.msg = PagedMessage.from_message(self.store, msg)
         if self.consumers and not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.dispatch)
@@ -141,9 +146,16 @@ class Queue:
         if self.store is not None and entry.msg.persistent:
             self.store.remove_message(self, entry)
 
+    def delivering(self, entry: QEntry) -> None:
+        """First delivery of a stored message: record it so a restart marks it redelivered."""
+        if self.store is not None and entry.msg.persistent and not entry.redelivered:
+            self.store.mark_delivered(self, entry)
+
     def requeue(self, entries: list[QEntry]) -> None:
         """Return unacked entries to their original place in the queue, marked redelivered."""
         if self.deleted:
+            for entry in entries:
+                self._drop(entry)
             return
         ready = self.ready
         self.unacked -= len(entries)

@@ -13,6 +13,8 @@ from .connection import Connection
 from .errors import ReplyCode
 from .log import get_logger
 from .store import NullStore
+from .store.recovery import recover
+from .store.rocks import RocksStore, StoreError
 from .vhost import VHost
 
 
@@ -59,10 +61,30 @@ class Broker:
         self.log.info("stopped", seconds=round(time.monotonic() - started, 3))
 
 
-async def serve(config: Config) -> None:
-    broker = Broker(config)
-    await broker.start()
+def open_store(config: Config, log: Any) -> RocksStore:
+    store = RocksStore(config.data_dir, log)
+    store.page_threshold = config.queue_index_threshold
+    return store
+
+
+async def serve(config: Config) -> int:
+    log = get_logger()
     loop = asyncio.get_running_loop()
+    try:
+        store = open_store(config, log)
+    except StoreError as exc:
+        log.error("cannot open the store", data_dir=str(config.data_dir), error=str(exc))
+        return 1
+    store.attach(loop)
+    broker = Broker(config, store)
+    stats = recover(broker, store, config.queue_index_threshold)
+    log.info("recovered", **stats)
+    try:
+        await broker.start()
+    except OSError as exc:
+        log.error("cannot listen", error=str(exc))
+        store.close()
+        return 1
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -71,3 +93,6 @@ async def serve(config: Config) -> None:
     await stop.wait()
     broker.log.info("shutting down")
     await broker.shutdown()
+    store.flush_now()
+    store.close()
+    return 0

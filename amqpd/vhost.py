@@ -18,6 +18,18 @@ STANDARD_EXCHANGES = (
 )
 
 
+SYSTEM_EXCHANGES = frozenset(name for name, _ in STANDARD_EXCHANGES)
+
+
+def default_exchange_refused() -> ChannelError:
+    return ChannelError(ReplyCode.ACCESS_REFUSED, "operation not permitted on the default exchange")
+
+
+def _stored(destination: Any) -> bool:
+    # Exclusive queues die with their connection, so neither they nor their bindings reach the disk.
+    return destination.durable and getattr(destination, "exclusive_owner", None) is None
+
+
 def server_named_queue() -> str:
     # RabbitMQ's form: amq.gen- followed by 22 url-safe base64 characters (16 random bytes).
     return "amq.gen-" + base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
@@ -27,6 +39,8 @@ class VHost:
     def __init__(self, name: str, store: Any) -> None:
         self.name = name
         self.store = store
+        # Durable queues keep at most this many ready messages' content in memory (0 = no limit).
+        self.page_threshold = getattr(store, "page_threshold", 0)
         self.queues: dict[str, Queue] = {}
         self.exchanges: dict[str, Exchange] = {"": DefaultExchange("", lookup=self.queues.get)}
         # Reverse index: destination id -> bindings that point at it, so deleting a queue or an exchange
@@ -61,19 +75,16 @@ class VHost:
     # -- exchanges --------------------------------------------------------------------------------
     def declare_exchange(self, name: str, type_: str, passive: bool, durable: bool, auto_delete: bool,
                          internal: bool, arguments: dict[str, Any]) -> Exchange:
+        if name == "":
+            raise default_exchange_refused()
         if passive:
-            if name == "":
-                return self.exchanges[""]
             return self.exchange(name)
-        if name == "" or name.startswith("amq."):
-            existing = self.exchanges.get(name)
+        if name.startswith("amq.") and name not in self.exchanges:
             # Redeclaring a standard exchange with its own settings is allowed, as in RabbitMQ.
-            if existing is None or name == "":
-                raise ChannelError(ReplyCode.ACCESS_REFUSED,
-                                   f"exchange name '{name}' contains reserved prefix 'amq.*'")
+            raise ChannelError(ReplyCode.ACCESS_REFUSED, f"exchange name '{name}' contains reserved prefix 'amq.*'")
         cls = exchange_class(type_)
         if cls is None:
-            raise ConnectionError(ReplyCode.COMMAND_INVALID, f"invalid exchange type '{type_}'")
+            raise ConnectionError(ReplyCode.COMMAND_INVALID, f"unknown exchange type '{type_}'")
         existing = self.exchanges.get(name)
         if existing is not None:
             rn = ("exchange", name, self.name)
@@ -91,14 +102,15 @@ class VHost:
         return ex
 
     def delete_exchange(self, name: str, if_unused: bool) -> None:
-        if name == "" or name.startswith("amq."):
-            raise ChannelError(ReplyCode.ACCESS_REFUSED,
-                               f"operation not permitted on the default exchange" if name == ""
-                               else f"exchange name '{name}' contains reserved prefix 'amq.*'")
+        if name == "":
+            raise default_exchange_refused()
         ex = self.exchanges.get(name)
         if ex is None:
             return  # RabbitMQ 3.10: deleting a missing exchange succeeds
-        if if_unused and (ex.has_bindings() or self._to.get(id(ex))):
+        if name in SYSTEM_EXCHANGES:
+            raise ChannelError(ReplyCode.ACCESS_REFUSED,
+                               f"deletion of system exchange '{name}' in vhost '{self.name}' not allowed")
+        if if_unused and ex.has_bindings():
             raise ChannelError(ReplyCode.PRECONDITION_FAILED,
                                f"exchange '{name}' in vhost '{self.name}' in use")
         self._remove_exchange(ex)
@@ -114,26 +126,35 @@ class VHost:
 
     # -- bindings ---------------------------------------------------------------------------------
     def bind(self, source: Exchange, destination: Any, routing_key: str, arguments: dict[str, Any]) -> None:
-        if source.name == "":
-            raise ChannelError(ReplyCode.ACCESS_REFUSED,
-                               f"operation not permitted on the default exchange")
+        if source.name == "" or destination.name == "" and destination.is_exchange:
+            raise default_exchange_refused()
         source.validate_binding(routing_key, arguments)
         b = Binding(source.name, destination, routing_key, arguments)
         if source.bind(b):
             self._to.setdefault(id(destination), {})[(source.name, b.key)] = b
-            if source.durable and destination.durable:
+            if source.durable and _stored(destination):
                 self.store.add_binding(self.name, b)
 
+    def restore_binding(self, source: Exchange, destination: Any, routing_key: str,
+                        arguments: dict[str, Any]) -> Binding:
+        """Recreate a stored binding at boot (no store write)."""
+        b = Binding(source.name, destination, routing_key, arguments)
+        if source.bind(b):
+            self._to.setdefault(id(destination), {})[(source.name, b.key)] = b
+        return b
+
     def unbind(self, source: Exchange, destination: Any, routing_key: str, arguments: dict[str, Any]) -> None:
-        if source.name == "":
-            raise ChannelError(ReplyCode.ACCESS_REFUSED,
-                               f"operation not permitted on the default exchange")
+        if source.name == "" or destination.name == "" and destination.is_exchange:
+            raise default_exchange_refused()
         removed = source.unbind(Binding(source.name, destination, routing_key, arguments))
         if removed is not None:
             self._forget(removed)
-            if source.durable and destination.durable:
+            if source.durable and _stored(destination):
                 self.store.remove_binding(self.name, removed)
             self._maybe_auto_delete(source)
+
+    def has_binding(self, source: Exchange, destination: Any, routing_key: str, arguments: dict[str, Any]) -> bool:
+        return Binding(source.name, destination, routing_key, arguments).key in source.bindings
 
     def _forget(self, b: Binding) -> None:
         by_dest = self._to.get(id(b.destination))
@@ -148,7 +169,7 @@ class VHost:
             if src is None:
                 continue
             src.unbind(b)
-            if src.durable and destination.durable:
+            if src.durable and _stored(destination):
                 self.store.remove_binding(self.name, b)
             self._maybe_auto_delete(src)
 
@@ -170,12 +191,14 @@ class VHost:
                                f"queue name '{name}' contains reserved prefix 'amq.*'")
         existing = self.queues.get(name)
         if existing is not None:
-            if existing.exclusive_owner is not None and existing.exclusive_owner is not conn:
+            # RabbitMQ's check_exclusive_access: another connection's exclusive queue, or a redeclare
+            # with a different exclusive flag (even by the owner), is locked.
+            owner = existing.exclusive_owner
+            if (owner is not None and owner is not conn) or (owner is None) == exclusive:
                 raise self._locked(name)
             rn = ("queue", name, self.name)
             qargs.assert_flag_equivalent(*rn, "durable", existing.durable, durable)
             qargs.assert_flag_equivalent(*rn, "auto_delete", existing.auto_delete, auto_delete)
-            qargs.assert_flag_equivalent(*rn, "exclusive", existing.exclusive_owner is not None, exclusive)
             qargs.assert_args_equivalent(*rn, existing.arguments, arguments, qargs.QUEUE_ARGS)
             return existing
         qargs.validate_queue_args(name, self.name, arguments, durable, exclusive, auto_delete)
@@ -189,12 +212,10 @@ class VHost:
         return q
 
     def delete_queue(self, q: Queue, if_unused: bool = False, if_empty: bool = False) -> int:
-        if if_unused and not q.is_unused():
-            raise ChannelError(ReplyCode.PRECONDITION_FAILED,
-                               f"queue '{q.name}' in vhost '{self.name}' in use")
         if if_empty and q.message_count:
-            raise ChannelError(ReplyCode.PRECONDITION_FAILED,
-                               f"queue '{q.name}' in vhost '{self.name}' is not empty")
+            raise ChannelError(ReplyCode.PRECONDITION_FAILED, f"queue '{q.name}' in vhost '{self.name}' not empty")
+        if if_unused and not q.is_unused():
+            raise ChannelError(ReplyCode.PRECONDITION_FAILED, f"queue '{q.name}' in vhost '{self.name}' in use")
         return self.remove_queue(q)
 
     def remove_queue(self, q: Queue) -> int:

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import base64
 import os
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pamqp import commands
 
+from ..args import check_expiration
 from ..errors import ChannelError, ConnectionError, ReplyCode
 from ..message import Message, QEntry
-from ..protocol.framing import FRAME_BODY, FRAME_HEADER, FRAME_METHOD
+from ..protocol.framing import FRAME_BODY, FRAME_HEADER, FRAME_METHOD, erl_binary
 from ..protocol.methods import (
     Publish,
     class_method,
@@ -78,6 +79,8 @@ class Channel:
         self.publish_seq = 0
         self._confirmed_upto = 0  # highest seq whose ack has been sent
         self._confirm_ready = 0  # highest seq that may be acked
+        # (seq, store batch) of confirms that wait for a sync, in publish order; batch 0 = no wait
+        self._confirm_wait: deque[tuple[int, int]] = deque()
         self.tx = False
         self.tx_publishes: list[tuple[Publish, Message]] = []
         self.tx_acks: list[tuple[int, QEntry, Consumer | None, bool]] = []  # (tag, entry, consumer, requeue?)
@@ -86,8 +89,7 @@ class Channel:
     def handle_frame(self, ftype: int, payload: bytes) -> None:
         if ftype == FRAME_METHOD:
             if self._publish is not None:
-                raise ConnectionError(ReplyCode.UNEXPECTED_FRAME,
-                                      f"expected content header for class 60, got method frame on channel {self.id}")
+                raise self._unexpected_in_content()
             method = decode_method(payload)
             if self.state == CLOSING:
                 self._while_closing(method)
@@ -113,6 +115,15 @@ class Channel:
             self._content_header(payload)
         elif ftype == FRAME_BODY:
             self._content_body(payload)
+        else:
+            raise ConnectionError(ReplyCode.UNEXPECTED_FRAME, f"type {ftype}, all octets = {erl_binary(payload)}")
+
+    def _unexpected_in_content(self) -> ConnectionError:
+        if self._header is None:
+            text = "expected content header for class 60, got non content header frame instead"
+        else:
+            text = "expected content body, got non content body frame instead"
+        return ConnectionError(ReplyCode.UNEXPECTED_FRAME, text, 60, 40)
 
     def _while_closing(self, method: Any) -> None:
         # After we sent channel.close everything but close/close-ok is discarded (AMQP 0-9-1 §2.2.4).
@@ -131,18 +142,22 @@ class Channel:
         self._body_len = 0
 
     def _content_header(self, payload: bytes) -> None:
-        if self._publish is None or self._header is not None:
+        if self._publish is None:
             if self.state == CLOSING:
                 return
-            raise ConnectionError(ReplyCode.UNEXPECTED_FRAME,
-                                  f"expected method frame, got non method frame instead on channel {self.id}")
+            raise ConnectionError(ReplyCode.UNEXPECTED_FRAME, "expected method frame, got non method frame instead")
+        if self._header is not None:
+            raise self._unexpected_in_content()
         try:
-            class_id, _weight, body_size, props = parse_header(payload)
+            class_id, weight, body_size, props = parse_header(payload)
         except PropertyError as exc:
-            raise ConnectionError(ReplyCode.FRAME_ERROR, str(exc)) from exc
+            raise ConnectionError(ReplyCode.FRAME_ERROR, f"cannot decode {erl_binary(payload)}", 60, 40) from exc
         if class_id != 60:
             raise ConnectionError(ReplyCode.UNEXPECTED_FRAME,
-                                  f"expected content header for class 60, got one for class {class_id} instead")
+                                  f"expected content header for class 60, got one for class {class_id} instead",
+                                  60, 40)
+        if weight != 0:
+            raise self._unexpected_in_content()
         max_size = self.conn.config.max_message_size
         if body_size > max_size:
             self._publish = None
@@ -158,8 +173,9 @@ class Channel:
         if self._header is None:
             if self.state == CLOSING:
                 return
-            raise ConnectionError(ReplyCode.UNEXPECTED_FRAME,
-                                  f"expected method frame, got non method frame instead on channel {self.id}")
+            if self._publish is not None:
+                raise self._unexpected_in_content()
+            raise ConnectionError(ReplyCode.UNEXPECTED_FRAME, "expected method frame, got non method frame instead")
         self._body_len += len(payload)
         if self._body_len > self._body_size:
             raise ConnectionError(ReplyCode.FRAME_ERROR,
@@ -194,6 +210,9 @@ class Channel:
         if ex.internal:
             raise ChannelError(ReplyCode.ACCESS_REFUSED,
                                f"cannot publish to internal exchange '{pub.exchange}' in vhost '{self.vhost.name}'")
+        expiration = msg.props.expiration
+        if expiration is not None:
+            check_expiration(expiration)
         user_id = msg.props.user_id
         if user_id is not None and user_id != self.conn.user:
             raise ChannelError(ReplyCode.PRECONDITION_FAILED,
@@ -219,12 +238,38 @@ class Channel:
             self.send_content(commands.Basic.Return(reply_code=312, reply_text="NO_ROUTE",
                                                     exchange=pub.exchange, routing_key=pub.routing_key), msg)
         if self.confirm:
-            self._confirm_ready = self.publish_seq
+            seq = self.publish_seq
+            if msg.id:  # written to the store in the batch being filled: confirm after its sync
+                store = self.vhost.store
+                self._confirm_wait.append((seq, store.batch_no))
+                store.waiters.add(self)
+            elif self._confirm_wait:
+                self._confirm_wait.append((seq, 0))
+            else:
+                self._confirm_ready = seq
             self.conn.want_confirm_flush(self)
 
     def flush_confirms(self) -> None:
+        if self.state != OPEN:
+            return
+        wait = self._confirm_wait
+        if wait:
+            store = self.vhost.store
+            synced = store.synced_no
+            while wait and wait[0][1] <= synced:
+                seq, batch = wait.popleft()
+                if batch and batch in store.failed:
+                    self._send_acks()
+                    self.send(commands.Basic.Nack(delivery_tag=seq, multiple=False, requeue=False))
+                    self._confirmed_upto = seq
+                self._confirm_ready = seq
+            if wait:
+                store.waiters.add(self)
+        self._send_acks()
+
+    def _send_acks(self) -> None:
         upto = self._confirm_ready
-        if upto > self._confirmed_upto and self.state == OPEN:
+        if upto > self._confirmed_upto:
             multiple = upto - self._confirmed_upto > 1
             self.send(commands.Basic.Ack(delivery_tag=upto, multiple=multiple))
             self._confirmed_upto = upto
@@ -234,23 +279,27 @@ class Channel:
         self.conn.write(encode_method(self.id, method))
 
     def send_content(self, method: Any, msg: Message) -> None:
-        self.conn.write(content_frames(self.id, encode_method(self.id, method), msg.header_payload, msg.body,
-                                       self.conn.max_body))
+        header, body = msg.content()
+        self.conn.write(content_frames(self.id, encode_method(self.id, method), header, body, self.conn.max_body))
 
     def deliver(self, consumer: Consumer, entry: QEntry) -> None:
         tag = self.next_tag
         self.next_tag = tag + 1
         msg = entry.msg
         conn = self.conn
-        conn.write(deliver_frames(self.id, consumer.prefix, tag, entry.redelivered, msg.tail,
-                                  msg.header_payload, msg.body, conn.max_body))
+        header, body = msg.content()
+        conn.write(deliver_frames(self.id, consumer.prefix, tag, entry.redelivered, msg.tail, header, body,
+                                  conn.max_body))
+        q = entry.queue
         if consumer.no_ack:
-            entry.queue.delivered(entry, True)
+            q.delivered(entry, True)
         else:
+            if q.store is not None:
+                q.delivering(entry)
             self.unacked[tag] = (entry, consumer)
             consumer.unacked += 1
             self.unacked_count += 1
-            entry.queue.unacked += 1
+            q.unacked += 1
 
     # -- acknowledgements -------------------------------------------------------------------------
     def take_unacked(self, tag: int, multiple: bool) -> list[tuple[int, QEntry, Consumer | None]]:

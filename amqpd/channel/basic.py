@@ -5,7 +5,7 @@ from __future__ import annotations
 from pamqp import commands
 
 from ..errors import ChannelError, ConnectionError, ReplyCode
-from ..protocol.methods import deliver_prefix
+from ..protocol.methods import content_frames, deliver_prefix, encode_method
 from ..queue import Consumer
 from . import Channel, generated_tag, handles
 
@@ -58,11 +58,15 @@ def get(ch: Channel, m: commands.Basic.Get) -> None:
     tag = ch.next_tag
     ch.next_tag += 1
     msg = entry.msg
-    ch.send_content(commands.Basic.GetOk(delivery_tag=tag, redelivered=entry.redelivered, exchange=msg.exchange,
-                                         routing_key=msg.routing_key, message_count=q.message_count), msg)
+    header, body = msg.content()  # first: a paged-out message learns its exchange and key here
+    get_ok = commands.Basic.GetOk(delivery_tag=tag, redelivered=entry.redelivered, exchange=msg.exchange,
+                                  routing_key=msg.routing_key, message_count=q.message_count)
+    ch.conn.write(content_frames(ch.id, encode_method(ch.id, get_ok), header, body, ch.conn.max_body))
     if m.no_ack:
         q.delivered(entry, True)
     else:
+        if q.store is not None:
+            q.delivering(entry)
         ch.unacked[tag] = (entry, None)
         ch.unacked_count += 1
         q.unacked += 1

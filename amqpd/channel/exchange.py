@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pamqp import commands
 
+from ..vhost import default_exchange_refused
 from . import Channel, handles
 
 
@@ -25,8 +26,10 @@ def delete(ch: Channel, m: commands.Exchange.Delete) -> None:
 @handles(commands.Exchange.Bind)
 def bind(ch: Channel, m: commands.Exchange.Bind) -> None:
     vh = ch.vhost
-    destination = vh.exchange(m.destination)
+    if m.source == "" or m.destination == "":
+        raise default_exchange_refused()
     source = vh.exchange(m.source)
+    destination = vh.exchange(m.destination)
     vh.bind(source, destination, m.routing_key, m.arguments or {})
     if not m.nowait:
         ch.send(commands.Exchange.BindOk())
@@ -35,6 +38,8 @@ def bind(ch: Channel, m: commands.Exchange.Bind) -> None:
 @handles(commands.Exchange.Unbind)
 def unbind(ch: Channel, m: commands.Exchange.Unbind) -> None:
     vh = ch.vhost
+    if m.source == "" or m.destination == "":
+        raise default_exchange_refused()
     destination = vh.exchanges.get(m.destination)
     source = vh.exchanges.get(m.source)
     # RabbitMQ 3.10 answers unbind-ok for bindings (or ends) that do not exist.

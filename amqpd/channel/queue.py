@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pamqp import commands
 
+from ..vhost import default_exchange_refused
 from . import Channel, handles
 
 
@@ -20,8 +21,8 @@ def declare(ch: Channel, m: commands.Queue.Declare) -> None:
 @handles(commands.Queue.Bind)
 def bind(ch: Channel, m: commands.Queue.Bind) -> None:
     vh = ch.vhost
-    q = ch.queue_for(m.queue)
     source = vh.exchange(m.exchange)
+    q = ch.queue_for(m.queue)
     rk = m.routing_key
     if not m.queue and not rk:
         rk = q.name  # AMQP 0-9-1: empty queue and key means the last queue's name is the key
@@ -33,9 +34,14 @@ def bind(ch: Channel, m: commands.Queue.Bind) -> None:
 @handles(commands.Queue.Unbind)
 def unbind(ch: Channel, m: commands.Queue.Unbind) -> None:
     vh = ch.vhost
-    q = ch.queue_for(m.queue)
+    if m.exchange == "":
+        raise default_exchange_refused()
+    # RabbitMQ 3.10 answers unbind-ok when the queue, the exchange or the binding does not exist; only
+    # removing a binding that exists is subject to the exclusive-queue lock.
+    q = vh.queues.get(ch.resolve_queue_name(m.queue))
     source = vh.exchanges.get(m.exchange)
-    if source is not None:
+    if q is not None and source is not None and vh.has_binding(source, q, m.routing_key, m.arguments or {}):
+        vh.queue(q.name, ch.conn)
         vh.unbind(source, q, m.routing_key, m.arguments or {})
     ch.send(commands.Queue.UnbindOk())
 

@@ -25,27 +25,45 @@ _unpack_header = _HEADER.unpack_from
 _VALID_TYPES = frozenset((FRAME_METHOD, FRAME_HEADER, FRAME_BODY, FRAME_HEARTBEAT))
 
 
+def erl_binary(data: bytes, limit: int = 64) -> str:
+    """Format bytes the way RabbitMQ's error texts print an Erlang binary."""
+    data = bytes(data[:limit])
+    if data and all(32 <= b < 127 for b in data):
+        return '<<"' + data.decode("ascii").replace("\\", "\\\\").replace('"', '\\"') + '">>'
+    return "<<" + ",".join(str(b) for b in data) + ">>"
+
+
+def frame_error(ftype: int, payload: bytes, reason: str, code: int = ReplyCode.FRAME_ERROR) -> ConnectionError:
+    return ConnectionError(code, f"type {ftype}, all octets = {erl_binary(payload)}: {reason}")
+
+
 class FrameBuffer:
     """Accumulates bytes and yields complete frames.
 
-    frame_max is the negotiated maximum frame size including the 8 bytes of framing (0 = no limit).
+    frame_max is the negotiated maximum frame size (0 = no limit). As RabbitMQ does, a payload may be up
+    to frame_max bytes: 8 octets of slack for clients that forget the frame overhead.
+    A malformed frame sets `error`; frames before it in the same read are still returned, so the caller
+    handles them first and then closes the connection.
     """
 
-    __slots__ = ("_buf", "frame_max")
+    __slots__ = ("_buf", "frame_max", "error")
 
     def __init__(self, frame_max: int = 131072) -> None:
         self._buf = bytearray()
         self.frame_max = frame_max
+        self.error: ConnectionError | None = None
 
     def __len__(self) -> int:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[tuple[int, int, bytes]]:
-        """Add data; return every complete frame. Raises ConnectionError(501) on a malformed frame."""
+        """Add data; return every complete frame before the first malformed one (see `error`)."""
+        if self.error is not None:
+            return []
         buf = self._buf
         buf += data
         size = len(buf)
-        if size < 8:
+        if size < 7:
             return []
         frames: list[tuple[int, int, bytes]] = []
         append = frames.append
@@ -55,20 +73,18 @@ class FrameBuffer:
         try:
             while size - pos >= 7:
                 ftype, channel, length = _unpack_header(buf, pos)
-                if ftype not in _VALID_TYPES:
-                    raise ConnectionError(ReplyCode.FRAME_ERROR, f"unknown frame type {ftype}")
-                if frame_max and length + 8 > frame_max:
-                    raise ConnectionError(
-                        ReplyCode.FRAME_ERROR,
-                        f"frame size {length + 8} larger than negotiated maximum {frame_max}",
-                    )
+                if frame_max and length > frame_max:
+                    self.error = frame_error(ftype, b"", f"{{frame_too_large,{length},{frame_max - 8}}}")
+                    break
                 end = pos + 7 + length
                 if end >= size:
                     break
+                if ftype not in _VALID_TYPES:
+                    self.error = frame_error(ftype, mv[pos + 7 : end], "unknown_frame")
+                    break
                 if buf[end] != FRAME_END:
-                    raise ConnectionError(
-                        ReplyCode.FRAME_ERROR, f"frame end byte {buf[end]:#04x} is not 0xce"
-                    )
+                    self.error = frame_error(ftype, mv[pos + 7 : end], f"{{invalid_frame_end_marker,{buf[end]}}}")
+                    break
                 append((ftype, channel, bytes(mv[pos + 7 : end])))
                 pos = end + 1
         finally:

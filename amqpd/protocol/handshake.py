@@ -32,16 +32,23 @@ TRANSITIONS: dict[State, dict[type, State]] = {
 MIN_FRAME_MAX = 4096
 
 
+# RabbitMQ's names for the reader states, used in its error texts.
+STATE_NAMES = {State.START_OK: "starting", State.TUNE_OK: "tuning", State.OPEN: "opening",
+               State.RUNNING: "running", State.CLOSING: "closing"}
+
+
+def unexpected_method(state: State, method: object) -> ConnectionError:
+    index = getattr(method, "index", 0)
+    return ConnectionError(ReplyCode.CHANNEL_ERROR,
+                           f"unexpected method in connection state {STATE_NAMES.get(state, state.name.lower())}",
+                           index >> 16, index & 0xFFFF)
+
+
 def next_state(state: State, method: object) -> State:
     """The state after a handshake method, or the error RabbitMQ gives for an out-of-order one."""
-    expected = TRANSITIONS.get(state)
-    if expected is None:
-        raise ConnectionError(ReplyCode.COMMAND_INVALID, f"unexpected {type(method).__name__} in state {state.name}")
-    nxt = expected.get(type(method))
+    nxt = TRANSITIONS.get(state, {}).get(type(method))
     if nxt is None:
-        want = ", ".join(m.name for m in expected)
-        raise ConnectionError(ReplyCode.COMMAND_INVALID,
-                              f"expected '{want.lower()}', got '{getattr(method, 'name', '?').lower()}'")
+        raise unexpected_method(state, method)
     return nxt
 
 
@@ -52,7 +59,8 @@ def negotiate(field: str, client: int, server: int, minimum: int = 0) -> int:
                               f"negotiated {field} = {client} is lower than the minimum allowed value ({minimum})",
                               10, 31)
     if server != 0 and (client == 0 or client > server):
+        detail = " (no limit)" if client == 0 and field == "channel_max" else ""
         raise ConnectionError(ReplyCode.NOT_ALLOWED,
-                              f"negotiated {field} = {client} is higher than the maximum allowed value ({server})",
-                              10, 31)
+                              f"negotiated {field} = {client}{detail} is higher than the maximum allowed value "
+                              f"({server})", 10, 31)
     return client

@@ -13,7 +13,7 @@ from pamqp import base, commands
 from pamqp import frame as pamqp_frame
 
 from ..errors import ConnectionError, ReplyCode
-from .framing import FRAME_BODY, FRAME_END_BYTE, FRAME_HEADER, FRAME_METHOD
+from .framing import FRAME_BODY, FRAME_END_BYTE, FRAME_HEADER, FRAME_METHOD, erl_binary
 
 PUBLISH_INDEX = commands.Basic.Publish.index  # 0x003C0028
 ACK_INDEX = commands.Basic.Ack.index
@@ -54,10 +54,49 @@ def decode_publish(payload: bytes) -> Publish:
     return Publish(exchange, routing_key, bool(bits & 1), bool(bits & 2))
 
 
+# Sizes of fixed-width AMQP argument types; strings and tables are length-prefixed.
+_FIXED = {"octet": 1, "short": 2, "long": 4, "longlong": 8, "timestamp": 8}
+_ARG_TYPES: dict[type, tuple[str, ...]] = {}
+
+
+def _arg_types(cls: type) -> tuple[str, ...]:
+    types = _ARG_TYPES.get(cls)
+    if types is None:
+        types = _ARG_TYPES[cls] = tuple(cls.amqp_type(a) for a in cls.__slots__)
+    return types
+
+
+def _check_lengths(cls: type, payload: bytes) -> None:
+    """pamqp slices strings without checking they fit the frame; walk the layout once to refuse
+    a method whose arguments are cut short (RabbitMQ answers 501 'cannot decode')."""
+    pos, end, in_bits = 4, len(payload), False
+    for t in _arg_types(cls):
+        if t == "bit":
+            if not in_bits:
+                pos += 1
+                in_bits = True
+            continue
+        in_bits = False
+        if t in _FIXED:
+            pos += _FIXED[t]
+        elif t == "shortstr":
+            if pos >= end:
+                raise IndexError("short string past end of frame")
+            pos += 1 + payload[pos]
+        else:  # longstr, table
+            if pos + 4 > end:
+                raise IndexError("long string past end of frame")
+            pos += 4 + _u32(payload, pos)[0]
+        if pos > end:
+            raise IndexError("argument past end of frame")
+    if pos > end:
+        raise IndexError("argument past end of frame")
+
+
 def decode_method(payload: bytes) -> base.Frame | Publish:
     """Decode a method frame payload. Raises ConnectionError with RabbitMQ's codes on garbage."""
     if len(payload) < 4:
-        raise ConnectionError(ReplyCode.FRAME_ERROR, "method frame too short")
+        raise ConnectionError(ReplyCode.FRAME_ERROR, f"cannot decode {erl_binary(payload)}")
     index = _u32(payload, 0)[0]
     class_id, method_id = index >> 16, index & 0xFFFF
     try:
@@ -68,18 +107,15 @@ def decode_method(payload: bytes) -> base.Frame | Publish:
             raise ConnectionError(
                 ReplyCode.COMMAND_INVALID, f"unknown method {class_id}.{method_id}", class_id, method_id
             )
+        _check_lengths(cls, payload)
         method = cls()
         method.unmarshal(payload[4:])
         return method
     except ConnectionError:
         raise
     except (struct.error, ValueError, IndexError, UnicodeDecodeError, KeyError, TypeError) as exc:
-        raise ConnectionError(
-            ReplyCode.FRAME_ERROR,
-            f"cannot decode method frame for class {class_id} method {method_id}: {exc}",
-            class_id,
-            method_id,
-        ) from exc
+        raise ConnectionError(ReplyCode.FRAME_ERROR, f"cannot decode {erl_binary(payload[4:])}",
+                              class_id, method_id) from exc
 
 
 def class_method(method: object) -> tuple[int, int]:

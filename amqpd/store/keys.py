@@ -1,0 +1,54 @@
+"""Fixed-width big-endian binary keys and values. Never names or decimal strings in keys: binary keys
+sort numerically, so a queue's messages are one contiguous, ordered key range."""
+
+from __future__ import annotations
+
+import struct
+
+FORMAT_VERSION = 1
+
+_U64 = struct.Struct(">Q")
+_U64U64 = struct.Struct(">QQ")
+# index value: message id, flags, priority, expiry deadline (ms since epoch, 0 = none), body size
+_INDEX = struct.Struct(">QBBQI")
+
+FLAG_DELIVERED = 1
+
+
+def id_key(entity_id: int) -> bytes:
+    return _U64.pack(entity_id)
+
+
+def key_id(key: bytes) -> int:
+    return _U64.unpack(key)[0]
+
+
+def index_key(queue_id: int, seq: int) -> bytes:
+    return _U64U64.pack(queue_id, seq)
+
+
+def split_index_key(key: bytes) -> tuple[int, int]:
+    return _U64U64.unpack(key)
+
+
+def queue_range(queue_id: int) -> tuple[bytes, bytes]:
+    """[start, end) of one queue's index keys."""
+    return _U64U64.pack(queue_id, 0), _U64U64.pack(queue_id + 1, 0)
+
+
+def index_value(msg_id: int, flags: int, priority: int, expires_at: int, body_size: int) -> bytes:
+    return _INDEX.pack(msg_id, flags, priority, expires_at, body_size)
+
+
+def parse_index_value(value: bytes) -> tuple[int, int, int, int, int]:
+    return _INDEX.unpack(value)
+
+
+def version_value(version: int = FORMAT_VERSION) -> bytes:
+    return struct.pack(">I", version)
+
+
+def parse_version(value: bytes) -> int:
+    if len(value) != 4:
+        raise ValueError("format marker is not 4 bytes")
+    return struct.unpack(">I", value)[0]

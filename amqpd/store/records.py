@@ -1,0 +1,58 @@
+"""Encoding of stored records. Topology records are small JSON documents (with AMQP tables kept as
+encoded AMQP bytes, so argument types survive); message records are binary."""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from typing import Any
+
+from pamqp import decode, encode
+
+RECORD_VERSION = 1
+_MSG_HEAD = struct.Struct(">BBB")  # version, len(exchange) is variable: see below
+
+
+def encode_table(table: dict[str, Any] | None) -> str:
+    return base64.b64encode(encode.field_table(table or {})).decode()
+
+
+def decode_table(text: str) -> dict[str, Any]:
+    return decode.field_table(base64.b64decode(text))[1]
+
+
+def encode_record(kind: str, **fields: Any) -> bytes:
+    return json.dumps({"v": RECORD_VERSION, "kind": kind, **fields}, separators=(",", ":")).encode()
+
+
+def decode_record(raw: bytes) -> dict[str, Any]:
+    rec = json.loads(raw)
+    if not isinstance(rec, dict) or rec.get("v") != RECORD_VERSION:
+        raise ValueError(f"unknown record version in {raw[:80]!r}")
+    return rec
+
+
+def encode_message(exchange: str, routing_key: str, header_payload: bytes, body: bytes) -> bytes:
+    ex = exchange.encode()
+    rk = routing_key.encode()
+    return b"".join((bytes((RECORD_VERSION, len(ex))), ex, bytes((len(rk),)), rk,
+                     struct.pack(">I", len(header_payload)), header_payload, body))
+
+
+def decode_message(raw: bytes) -> tuple[str, str, bytes, bytes]:
+    if not raw or raw[0] != RECORD_VERSION:
+        raise ValueError("unknown message record version")
+    pos = 1
+    n = raw[pos]
+    exchange = raw[pos + 1 : pos + 1 + n].decode()
+    pos += 1 + n
+    n = raw[pos]
+    routing_key = raw[pos + 1 : pos + 1 + n].decode()
+    pos += 1 + n
+    hlen = struct.unpack_from(">I", raw, pos)[0]
+    pos += 4
+    header = raw[pos : pos + hlen]
+    if len(header) != hlen:
+        raise ValueError("truncated message record")
+    return exchange, routing_key, header, raw[pos + hlen :]

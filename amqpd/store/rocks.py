@@ -1,0 +1,282 @@
+"""RocksDB store (through rocksdict): durable topology and persistent messages.
+
+Message writes from one event-loop iteration go into one WriteBatch; a single writer thread syncs one
+batch at a time while the loop keeps working, and publisher confirms wait for the batch that holds
+their message. Topology changes are written synchronously before their -ok is sent, because a declare
+that was acknowledged must survive kill -9. Column families and key layout: docs/storage.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from pathlib import Path
+from typing import Any
+
+from rocksdict import Options, Rdict, WriteBatch, WriteOptions
+
+from . import keys
+from .records import decode_message, encode_message, encode_record, encode_table
+
+COLUMN_FAMILIES = ("meta", "vhosts", "users", "exchanges", "queues", "bindings", "messages", "index")
+META_FORMAT = b"format"
+META_NEXT_ID = b"next_id"
+
+
+class StoreError(Exception):
+    """The store cannot be used; the message says why (lock, version, corruption)."""
+
+
+class RocksStore:
+    def __init__(self, data_dir: Path, log: Any) -> None:
+        self.log = log
+        self.path = Path(data_dir) / "rocksdb"
+        self.path.mkdir(parents=True, exist_ok=True)
+        fresh = not (self.path / "CURRENT").exists()
+        if not fresh and not (self.path / "IDENTITY").exists():
+            raise StoreError(f"{self.path} is not a RocksDB directory")
+        opts = Options(raw_mode=True)
+        opts.create_if_missing(True)
+        opts.create_missing_column_families(True)
+        cf_opts = {name: Options(raw_mode=True) for name in COLUMN_FAMILIES}
+        try:
+            self.db = Rdict(str(self.path), opts, column_families=cf_opts)
+        except Exception as exc:  # rocksdict raises plain Exception with RocksDB's status text
+            text = str(exc)
+            if "lock" in text.lower():
+                raise StoreError(f"data dir {data_dir} is in use by another amqpd process "
+                                 f"(RocksDB lock held): {text}") from None
+            raise StoreError(f"cannot open the RocksDB store in {self.path}: {text}") from None
+        self.cf = {name: self.db.get_column_family_handle(name) for name in COLUMN_FAMILIES}
+        self.tables = {name: self.db.get_column_family(name) for name in COLUMN_FAMILIES}
+        self._check_format(fresh)
+        self._sync = WriteOptions()
+        self._sync.sync = True
+        raw = self.tables["meta"].get(META_NEXT_ID)
+        self.next_entity_id = keys.key_id(raw) if raw else 1
+        self.next_msg_id = 1
+        self.refs: dict[int, int] = {}
+        self.exchange_ids: dict[tuple[str, str], int] = {}
+        self.binding_ids: dict[tuple, int] = {}
+        # group commit state
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._batch = WriteBatch(raw_mode=True)
+        self._ops = 0
+        self.batch_no = 1  # number of the batch being filled
+        self.synced_no = 0  # every batch up to this one is on disk (or failed)
+        self.failed: set[int] = set()
+        self._in_flight = False
+        self._scheduled = False
+        self._pending: dict[int, tuple[bytes, bytes]] = {}  # paged-out content not yet on disk
+        self._pending_ids: list[int] = []
+        self.waiters: set[Any] = set()  # channels with confirms waiting for a sync
+        self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="amqpd-store")
+
+    def _check_format(self, fresh: bool) -> None:
+        meta = self.tables["meta"]
+        raw = meta.get(META_FORMAT)
+        if raw is None:
+            non_empty = any(True for name in COLUMN_FAMILIES[1:] for _ in self.tables[name].keys())
+            if not fresh and non_empty:
+                raise StoreError(f"{self.path} has data but no format marker: refusing to guess its layout")
+            meta.put(META_FORMAT, keys.version_value(), self._sync_opts())
+            return
+        try:
+            version = keys.parse_version(raw)
+        except ValueError as exc:
+            raise StoreError(f"{self.path}: corrupt format marker ({exc})") from None
+        if version != keys.FORMAT_VERSION:
+            raise StoreError(f"{self.path} uses store format {version}; this amqpd reads format "
+                             f"{keys.FORMAT_VERSION} only. Refusing to start rather than risk the data.")
+
+    @staticmethod
+    def _sync_opts() -> WriteOptions:
+        w = WriteOptions()
+        w.sync = True
+        return w
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def close(self) -> None:
+        if self._ops:
+            self.db.write(self._batch, self._sync)
+            self._ops = 0
+        self._writer.shutdown(wait=True)
+        self.db.close()
+
+    # -- messages (group committed) ---------------------------------------------------------------
+    def add_message(self, queue: Any, entry: Any) -> None:
+        msg = entry.msg
+        mid = msg.id
+        if not mid:
+            mid = msg.id = self.next_msg_id
+            self.next_msg_id += 1
+            self._batch.put(keys.id_key(mid), encode_message(msg.exchange, msg.routing_key, msg.header_payload,
+                                                             msg.body), self.cf["messages"])
+            self.refs[mid] = 1
+        else:
+            self.refs[mid] = self.refs.get(mid, 0) + 1
+        self._batch.put(keys.index_key(queue.store_id, entry.seq), self._index_value(entry, 0), self.cf["index"])
+        self._dirty(2)
+
+    @staticmethod
+    def _index_value(entry: Any, flags: int) -> bytes:
+        msg = entry.msg
+        return keys.index_value(msg.id, flags, min(msg.priority, 255), getattr(entry, "expires_at", 0) or 0,
+                                msg.body_size)
+
+    def mark_delivered(self, queue: Any, entry: Any) -> None:
+        self._batch.put(keys.index_key(queue.store_id, entry.seq), self._index_value(entry, keys.FLAG_DELIVERED),
+                        self.cf["index"])
+        self._dirty(1)
+
+    def remove_message(self, queue: Any, entry: Any) -> None:
+        mid = entry.msg.id
+        self._batch.delete(keys.index_key(queue.store_id, entry.seq), self.cf["index"])
+        left = self.refs.get(mid, 1) - 1
+        if left <= 0:
+            self.refs.pop(mid, None)
+            self._batch.delete(keys.id_key(mid), self.cf["messages"])
+            self._pending.pop(mid, None)
+        else:
+            self.refs[mid] = left
+        self._dirty(2)
+
+    def mark_redelivered(self, queue: Any, entries: list[Any]) -> None:
+        pass  # the delivered flag was written at first delivery; recovery turns it into redelivered
+
+    def page_out(self, msg: Any) -> None:
+        """Remember content of a message whose in-memory copy is being dropped before its batch syncs."""
+        self._pending[msg.id] = (msg.header_payload, msg.body)
+        self._pending_ids.append(msg.id)
+
+    def load(self, msg_id: int) -> tuple[str, str, bytes, bytes]:
+        pending = self._pending.get(msg_id)
+        raw = self.tables["messages"].get(keys.id_key(msg_id))
+        if raw is None:
+            if pending is not None:
+                return "", "", pending[0], pending[1]
+            raise KeyError(f"message {msg_id} is not in the store")
+        return decode_message(raw)
+
+    def _dirty(self, ops: int) -> None:
+        self._ops += ops
+        if not self._scheduled and not self._in_flight:
+            self._scheduled = True
+            self.loop.call_soon(self._commit)
+
+    def _commit(self) -> None:
+        self._scheduled = False
+        if self._in_flight or not self._ops:
+            return
+        batch, number = self._batch, self.batch_no
+        pending_ids, self._pending_ids = self._pending_ids, []
+        self._batch = WriteBatch(raw_mode=True)
+        self._ops = 0
+        self.batch_no += 1
+        self._in_flight = True
+        fut = self.loop.run_in_executor(self._writer, self.db.write, batch, self._sync)
+        fut.add_done_callback(lambda f: self._committed(number, pending_ids, f))
+
+    def _committed(self, number: int, pending_ids: list[int], fut: asyncio.Future) -> None:
+        self._in_flight = False
+        exc = fut.exception()
+        if exc is not None:
+            self.failed.add(number)
+            self.log.error("store write failed; publishes in this batch are nacked", batch=number, error=str(exc))
+        self.synced_no = number
+        for mid in pending_ids:
+            self._pending.pop(mid, None)
+        waiters, self.waiters = self.waiters, set()
+        for ch in waiters:
+            ch.conn.want_confirm_flush(ch)
+        if self._ops:
+            self._commit()
+
+    def flush_now(self) -> None:
+        """Synchronously write what is pending (shutdown)."""
+        if self._ops and not self._in_flight:
+            batch, self._batch, self._ops = self._batch, WriteBatch(raw_mode=True), 0
+            self.db.write(batch, self._sync)
+            self.synced_no = self.batch_no
+            self.batch_no += 1
+
+    # -- topology (synchronous) -------------------------------------------------------------------
+    def _new_id(self, batch: WriteBatch) -> int:
+        entity_id = self.next_entity_id
+        self.next_entity_id += 1
+        batch.put(META_NEXT_ID, keys.id_key(self.next_entity_id), self.cf["meta"])
+        return entity_id
+
+    def _write_now(self, batch: WriteBatch) -> None:
+        self.db.write(batch, self._sync)
+
+    def add_vhost(self, name: str) -> None:
+        b = WriteBatch(raw_mode=True)
+        b.put(keys.id_key(self._new_id(b)), encode_record("vhost", name=name), self.cf["vhosts"])
+        self._write_now(b)
+
+    def add_user(self, name: str, password_hash: str, tags: list[str], vhosts: list[str]) -> None:
+        b = WriteBatch(raw_mode=True)
+        b.put(keys.id_key(self._new_id(b)), encode_record("user", name=name, password_hash=password_hash,
+                                                          tags=tags, vhosts=vhosts), self.cf["users"])
+        self._write_now(b)
+
+    def add_queue(self, queue: Any) -> None:
+        b = WriteBatch(raw_mode=True)
+        queue.store_id = self._new_id(b)
+        b.put(keys.id_key(queue.store_id), encode_record(
+            "queue", vhost=queue.vhost.name, name=queue.name, auto_delete=queue.auto_delete,
+            arguments=encode_table(queue.arguments)), self.cf["queues"])
+        self._write_now(b)
+
+    def delete_queue(self, queue: Any) -> None:
+        qid = getattr(queue, "store_id", 0)
+        if not qid:
+            return
+        b = WriteBatch(raw_mode=True)
+        b.delete(keys.id_key(qid), self.cf["queues"])
+        start, end = keys.queue_range(qid)
+        b.delete_range(start, end, self.cf["index"])
+        self._write_now(b)
+
+    def add_exchange(self, vhost: str, exchange: Any) -> None:
+        b = WriteBatch(raw_mode=True)
+        xid = self._new_id(b)
+        self.exchange_ids[(vhost, exchange.name)] = xid
+        b.put(keys.id_key(xid), encode_record(
+            "exchange", vhost=vhost, name=exchange.name, type=exchange.type_name, auto_delete=exchange.auto_delete,
+            internal=exchange.internal, arguments=encode_table(exchange.arguments)), self.cf["exchanges"])
+        self._write_now(b)
+
+    def delete_exchange(self, vhost: str, exchange: Any) -> None:
+        xid = self.exchange_ids.pop((vhost, exchange.name), None)
+        if xid is not None:
+            self._delete_one("exchanges", xid)
+
+    def _delete_one(self, cf: str, entity_id: int) -> None:
+        b = WriteBatch(raw_mode=True)
+        b.delete(keys.id_key(entity_id), self.cf[cf])
+        self._write_now(b)
+
+    @staticmethod
+    def binding_identity(vhost: str, binding: Any) -> tuple:
+        d = binding.destination
+        return (vhost, binding.source, "exchange" if d.is_exchange else "queue", d.name, binding.key[1:])
+
+    def add_binding(self, vhost: str, binding: Any) -> None:
+        b = WriteBatch(raw_mode=True)
+        bid = self._new_id(b)
+        d = binding.destination
+        self.binding_ids[self.binding_identity(vhost, binding)] = bid
+        b.put(keys.id_key(bid), encode_record(
+            "binding", vhost=vhost, source=binding.source, dest_kind="exchange" if d.is_exchange else "queue",
+            destination=d.name, routing_key=binding.routing_key, arguments=encode_table(binding.arguments)),
+            self.cf["bindings"])
+        self._write_now(b)
+
+    def remove_binding(self, vhost: str, binding: Any) -> None:
+        bid = self.binding_ids.pop(self.binding_identity(vhost, binding), None)
+        if bid is not None:
+            self._delete_one("bindings", bid)
