@@ -40,6 +40,7 @@ CAPABILITIES = {
     "consumer_cancel_notify": True,
     "authentication_failure_close": True,
     "per_consumer_qos": True,
+    "connection.blocked": True,
 }
 CLOSE_OK_TIMEOUT = 3.0
 # RabbitMQ answers the AMQP 0-9 header with 0-9-1 (the two are wire-compatible for clients that use it).
@@ -86,6 +87,8 @@ class Connection(asyncio.Protocol):
         self._last_recv = 0.0
         self._sent = False
         self._close_logged = False
+        self.publisher = False  # has published: subject to memory-alarm blocking
+        self.blocked = False
 
     # -- asyncio callbacks ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -316,6 +319,33 @@ class Connection(asyncio.Protocol):
         self._timers.append(self.loop.call_later(self.heartbeat / 2, self._heartbeat_tick))
         if len(self._timers) > 8:
             self._timers = [t for t in self._timers if not t.cancelled() and t.when() > now]
+
+    # -- flow control -----------------------------------------------------------------------------
+    def published(self) -> None:
+        """First publish on this connection (called by a channel)."""
+        self.publisher = True
+        if self.broker.memory_alarm:
+            self._block()
+
+    def memory_alarm_changed(self, on: bool) -> None:
+        if on and self.publisher:
+            self._block()
+        elif not on and self.blocked:
+            self.blocked = False
+            if self.capabilities.get("connection.blocked") and self.state == State.RUNNING:
+                self.send_method(0, commands.Connection.Unblocked())
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.resume_reading()
+            self.log.info("connection unblocked")
+
+    def _block(self) -> None:
+        if self.blocked or self.state != State.RUNNING:
+            return
+        self.blocked = True
+        if self.capabilities.get("connection.blocked"):
+            self.send_method(0, commands.Connection.Blocked(reason="low on memory"))
+        self.transport.pause_reading()
+        self.log.info("connection blocked", reason="low on memory")
 
     # -- channels ---------------------------------------------------------------------------------
     def _new_channel(self, chan: int, ftype: int, payload: bytes) -> None:

@@ -12,6 +12,7 @@ from .config import Config
 from .connection import Connection
 from .errors import ReplyCode
 from .log import get_logger
+from .memory import MemoryMonitor
 from .store import NullStore
 from .store.recovery import recover
 from .store.rocks import RocksStore, StoreError
@@ -28,7 +29,12 @@ class Broker:
         self.vhosts: dict[str, VHost] = {config.default_vhost: VHost(config.default_vhost, self.store)}
         self.connections: set[Connection] = set()
         self.servers: list[asyncio.base_events.Server] = []
-        self.stopped = asyncio.Event()
+        self.memory_alarm = False
+
+    def set_memory_alarm(self, on: bool) -> None:
+        self.memory_alarm = on
+        for conn in list(self.connections):
+            conn.memory_alarm_changed(on)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -85,6 +91,8 @@ async def serve(config: Config) -> int:
         log.error("cannot listen", error=str(exc))
         store.close()
         return 1
+    monitor = MemoryMonitor(broker)
+    monitor.start(loop)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -92,6 +100,7 @@ async def serve(config: Config) -> int:
                     config_file=str(config.config_file) if config.config_file else None)
     await stop.wait()
     broker.log.info("shutting down")
+    monitor.stop()
     await broker.shutdown()
     store.flush_now()
     store.close()

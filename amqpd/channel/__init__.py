@@ -136,6 +136,8 @@ class Channel:
     def _start_publish(self, pub: Publish) -> None:
         if pub.immediate:
             raise ConnectionError(ReplyCode.NOT_IMPLEMENTED, "immediate=true", 60, 40)
+        if not self.conn.publisher:
+            self.conn.published()
         self._publish = pub
         self._header = None
         self._body_parts = []
