@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pamqp import commands
 
 from ..errors import ChannelError, ConnectionError, ReplyCode
-from ..message import Message, QEntry
+from ..message import Message, QEntry, parse_expiration
 from ..protocol.framing import FRAME_BODY, FRAME_HEADER, FRAME_METHOD
 from ..protocol.methods import (
     Publish,
@@ -198,6 +198,13 @@ class Channel:
         if user_id is not None and user_id != self.conn.user:
             raise ChannelError(ReplyCode.PRECONDITION_FAILED,
                                f"user_id property set to '{user_id}' but authenticated user was '{self.conn.user}'")
+        expiration = msg.props.expiration
+        if expiration is not None:
+            try:
+                msg.ttl = parse_expiration(expiration)
+            except ValueError as exc:
+                raise ChannelError(ReplyCode.PRECONDITION_FAILED,
+                                   f"invalid expiration '{expiration}': {exc}") from None
         if self.tx:
             self.tx_publishes.append((pub, msg))
             return
@@ -209,18 +216,35 @@ class Channel:
         keys: Any = pub.routing_key
         if msg.props.headers_span is not None and (msg.headers_mention(b"\x02CC") or msg.headers_mention(b"\x03BCC")):
             keys = _cc_keys(pub.routing_key, msg.headers)
+            if len(keys) > 1:
+                msg.routing_keys = keys
             if "BCC" in (msg.headers or {}):
                 msg.drop_header("BCC")
         queues = route(self.vhost.exchanges, ex, keys, msg)
+        rejected = False
         if queues:
             for q in queues:
-                q.enqueue(msg)
+                if q.enqueue(msg) is None:
+                    rejected = True
         elif pub.mandatory:
             self.send_content(commands.Basic.Return(reply_code=312, reply_text="NO_ROUTE",
                                                     exchange=pub.exchange, routing_key=pub.routing_key), msg)
         if self.confirm:
-            self._confirm_ready = self.publish_seq
-            self.conn.want_confirm_flush(self)
+            if rejected:
+                self._nack(self.publish_seq)
+            else:
+                self._confirm_ready = self.publish_seq
+                self.conn.want_confirm_flush(self)
+
+    def _nack(self, seq: int) -> None:
+        """A queue refused the message (x-overflow reject-publish*): basic.nack for its seq alone.
+
+        Acks for earlier messages are coalesced until the output flush, so they go out first, keeping
+        confirms in publish order."""
+        self.flush_confirms()
+        if self.state == OPEN:
+            self.send(commands.Basic.Nack(delivery_tag=seq, multiple=False, requeue=True))  # RabbitMQ's default bit
+        self._confirmed_upto = self._confirm_ready = seq
 
     def flush_confirms(self) -> None:
         upto = self._confirm_ready
@@ -285,15 +309,18 @@ class Channel:
             if consumer is not None:
                 consumer.unacked -= 1
             q = entry.queue
-            if requeue:
-                by_queue.setdefault(id(q), []).append(entry)
-            else:
+            if requeue is None:
                 q.settle(entry)
+            else:
+                by_queue.setdefault(id(q), []).append(entry)
             if id(q) not in woken:
                 woken.add(id(q))
                 q.schedule_dispatch()
         for entries in by_queue.values():
-            entries[0].queue.requeue(entries)
+            if requeue:
+                entries[0].queue.requeue(entries)
+            else:
+                entries[0].queue.reject(entries)
         if self.prefetch_global or self.consumers:
             for c in self.consumers.values():
                 c.queue.schedule_dispatch()
