@@ -33,6 +33,7 @@ CAPABILITIES = {
     "consumer_cancel_notify": True,
     "authentication_failure_close": True,
     "per_consumer_qos": True,
+    "consumer_priorities": True,
 }
 CLOSE_OK_TIMEOUT = 3.0
 
