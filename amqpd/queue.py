@@ -339,9 +339,11 @@ class Queue:
         if self.store is not None and entry.msg.persistent:
             self.store.remove_message(self, entry)
 
-    def requeue(self, entries: list[QEntry]) -> None:
-        """Return unacked entries, marked redelivered: classic queues put them back at their original
-        position, quorum queues in front of the rest and count the return (x-delivery-limit)."""
+    def requeue(self, entries: list[QEntry], consumer_gone: bool = False) -> None:
+        """Return unacked entries, marked redelivered. Classic queues put them back at their original
+        position. Quorum queues count the return (x-delivery-limit) and, as rabbit_fifo 3.10 does,
+        serve them next when their consumer went away or a delivery limit is set, else enqueue them
+        again at the back."""
         if self.deleted:
             return
         self.unacked -= len(entries)
@@ -349,7 +351,10 @@ class Queue:
             entries = self._count_returns(entries)
         for entry in entries:
             entry.redelivered = True
-        self.ready.requeue(entries)
+        if self.quorum and not consumer_gone and self.delivery_limit is None:
+            self.ready.append_all(entries)
+        else:
+            self.ready.requeue(entries)
         if self.store is not None:
             self.store.mark_redelivered(self, entries)
         if self._drops_head:
@@ -367,12 +372,15 @@ class Queue:
                 self._drop(entry)
                 dead.append(entry.msg)
                 continue
-            entry.msg = deadletter.with_header(entry.msg, "x-delivery-count",
-                                               deadletter.long_(entry.delivery_count))
             kept.append(entry)
         if dead and self.dlx is not None:
             deadletter.dead_letter(self, dead, "delivery_limit")
         return kept
+
+    def with_delivery_count(self, entry: QEntry) -> Message:
+        """What a quorum queue hands out: the message with x-delivery-count (rabbit_fifo_client adds it
+        to consumer deliveries once the message has been returned, and to every basic.get)."""
+        return deadletter.with_header(entry.msg, "x-delivery-count", deadletter.long_(entry.delivery_count))
 
     # -- consumers ----------------------------------------------------------------------------------
     def add_consumer(self, consumer: Consumer) -> None:

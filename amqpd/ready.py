@@ -157,8 +157,10 @@ class PriorityReady:
 class ReturnsFirstReady(FifoReady):
     """Quorum queue ordering: returned messages wait in their own FIFO, served before new ones.
 
-    RabbitMQ's rabbit_fifo keeps a `returns` queue in front of its message queue, so a rejected or
-    recovered message comes back next, in the order it was returned, not at its original position.
+    RabbitMQ's rabbit_fifo keeps a `returns` queue in front of its message queue, so a message
+    returned by a consumer that went away (or nacked with a delivery limit set) comes back next, in
+    the order it was returned, not at its original position. Without a delivery limit a nacked
+    message is enqueued again at the back (append_all).
     """
 
     __slots__ = ("_returns",)
@@ -171,6 +173,11 @@ class ReturnsFirstReady(FifoReady):
         for e in entries:
             self._returns.append(e)
             self.bytes += e.msg.body_size
+
+    def append_all(self, entries: Iterable[Any]) -> None:
+        """Back of the queue: where 3.10 re-enqueues a nacked message when no delivery limit is set."""
+        for e in entries:
+            self.append(e)
 
     def popleft(self) -> Any:
         entry = self._returns.popleft() if self._returns else self._q.popleft()

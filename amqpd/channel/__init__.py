@@ -265,6 +265,8 @@ class Channel:
         tag = self.next_tag
         self.next_tag = tag + 1
         msg = entry.msg
+        if entry.delivery_count:  # only ever set on quorum queues
+            msg = entry.queue.with_delivery_count(entry)
         conn = self.conn
         conn.write(deliver_frames(self.id, consumer.prefix, tag, entry.redelivered, msg.tail,
                                   msg.header_payload, msg.body, conn.max_body))
@@ -300,8 +302,12 @@ class Channel:
             taken = [(tag, item[0], item[1])]
         return taken
 
-    def settle(self, taken: list[tuple[int, QEntry, Consumer | None]], requeue: bool | None) -> None:
-        """requeue None = ack; True = back to the queue; False = drop (dead-letter later)."""
+    def settle(self, taken: list[tuple[int, QEntry, Consumer | None]], requeue: bool | None,
+               consumer_gone: bool = False) -> None:
+        """requeue None = ack; True = back to the queue; False = drop (dead-letter if configured).
+
+        consumer_gone: the requeue comes from the channel going away, not from a nack (quorum queues
+        treat the two differently)."""
         woken: set[int] = set()
         by_queue: dict[int, list[QEntry]] = {}
         for _tag, entry, consumer in taken:
@@ -318,7 +324,7 @@ class Channel:
                 q.schedule_dispatch()
         for entries in by_queue.values():
             if requeue:
-                entries[0].queue.requeue(entries)
+                entries[0].queue.requeue(entries, consumer_gone)
             else:
                 entries[0].queue.reject(entries)
         if self.prefetch_global or self.consumers:
@@ -331,11 +337,11 @@ class Channel:
             self.unacked[tag] = (entry, consumer)
         self.unacked = OrderedDict(sorted(self.unacked.items()))
 
-    def requeue_all_unacked(self) -> None:
+    def requeue_all_unacked(self, consumer_gone: bool = False) -> None:
         if self.unacked:
             taken = [(t, e, c) for t, (e, c) in self.unacked.items()]
             self.unacked.clear()
-            self.settle(taken, requeue=True)
+            self.settle(taken, requeue=True, consumer_gone=consumer_gone)
 
     # -- consumers --------------------------------------------------------------------------------
     def cancel_consumer(self, tag: str) -> Consumer | None:
@@ -371,7 +377,7 @@ class Channel:
         if self.tx_acks:
             self.restore_unacked([(t, e, c) for t, e, c, _ in self.tx_acks])
             self.tx_acks.clear()
-        self.requeue_all_unacked()
+        self.requeue_all_unacked(consumer_gone=True)
         self._publish = self._header = None
         self._body_parts = []
 

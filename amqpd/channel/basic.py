@@ -61,7 +61,7 @@ def get(ch: Channel, m: commands.Basic.Get) -> None:
         return
     tag = ch.next_tag
     ch.next_tag += 1
-    msg = entry.msg
+    msg = q.with_delivery_count(entry) if q.quorum else entry.msg
     ch.send_content(commands.Basic.GetOk(delivery_tag=tag, redelivered=entry.redelivered, exchange=msg.exchange,
                                          routing_key=msg.routing_key, message_count=q.message_count), msg)
     if m.no_ack:
