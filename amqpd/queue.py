@@ -257,15 +257,16 @@ class Queue:
         budget = DISPATCH_BATCH
         expiring = self._expiring
         now = time.time() if expiring else 0.0
+        holder = self._holder  # delivering never adds or removes consumers, so these hold for the pass
+        groups = self._groups
         while ready and consumers:
             if expiring:
                 self._drop_expired(now)
                 if not ready:
                     return
-            holder = self._holder
             if holder is not None:
                 chosen = holder if holder.can_take() else None
-            elif self._groups is None:
+            elif groups is None:
                 chosen = None
                 for _ in range(len(consumers)):
                     c = consumers[0]

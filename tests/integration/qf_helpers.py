@@ -14,16 +14,16 @@ def connect(broker) -> pika.BlockingConnection:
     return pika.BlockingConnection(broker.pika_params())
 
 
-@pytest.fixture
-def conn(broker):
+@pytest.fixture(name="conn")
+def conn_fixture(broker):
     c = connect(broker)
     yield c
     if c.is_open:
         c.close()
 
 
-@pytest.fixture
-def ch(conn):
+@pytest.fixture(name="ch")
+def ch_fixture(conn):
     return conn.channel()
 
 

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import aio_pika
-from qf_helpers import ch, closed_with, conn, publish, wait_until  # noqa: F401
+from qf_helpers import ch_fixture, closed_with, conn_fixture, publish, wait_until  # noqa: F401
 
 
 def collector(into: list):

@@ -8,7 +8,7 @@ import time
 
 import aio_pika
 import pika
-from qf_helpers import ch, closed_with, conn, count, get_all, publish, wait_until  # noqa: F401
+from qf_helpers import ch_fixture, closed_with, conn_fixture, count, get_all, publish, wait_until  # noqa: F401
 
 
 def dlx_setup(ch, uniq, **qargs):
@@ -49,7 +49,7 @@ def test_rejected_message_carries_x_death(ch, uniq):
     assert death["count"] == 1 and death["reason"] == "rejected" and death["queue"] == q
     assert death["exchange"] == "" and death["routing-keys"] == [q]
     assert isinstance(death["time"], datetime.datetime)
-    assert abs(death["time"].replace(tzinfo=datetime.timezone.utc).timestamp() - before) <= 2
+    assert abs(death["time"].replace(tzinfo=datetime.UTC).timestamp() - before) <= 2
     assert "x-last-death-reason" not in h  # RabbitMQ 3.10 writes only x-first-death-*
 
 

@@ -8,7 +8,7 @@ import time
 import aio_pika
 import pika
 import pytest
-from qf_helpers import ch, closed_with, conn, count, get_all, publish, wait_until  # noqa: F401
+from qf_helpers import ch_fixture, closed_with, conn_fixture, count, get_all, publish, wait_until  # noqa: F401
 
 
 def names(got):
@@ -154,6 +154,6 @@ def test_max_length_validation(conn, uniq):
              ("x-overflow", 1, "{unacceptable_type,signedint}")]
     for key, value, err in cases:
         q = uniq("bad")
-        code, text = closed_with(conn, lambda c: c.queue_declare(q, arguments={key: value}))
+        code, text = closed_with(conn, lambda c: c.queue_declare(q, arguments={key: value}))  # noqa: B023 - run at once
         assert (code, text) == (406, f"PRECONDITION_FAILED - invalid arg '{key}' for queue '{q}' in vhost "
                                      f"'/': {err}")

@@ -6,7 +6,7 @@ import asyncio
 
 import aio_pika
 import pika
-from qf_helpers import bodies, ch, closed_with, conn, connect, publish  # noqa: F401
+from qf_helpers import bodies, ch_fixture, closed_with, conn_fixture, connect, publish  # noqa: F401
 
 
 def declare(ch, name, **args):
@@ -122,7 +122,7 @@ def test_max_priority_validation(conn, uniq):
     }
     for value, err in cases.items():
         q = uniq("bad")
-        code, text = closed_with(conn, lambda c: c.queue_declare(q, arguments={"x-max-priority": value}))
+        code, text = closed_with(conn, lambda c: c.queue_declare(q, arguments={"x-max-priority": value}))  # noqa: B023 - run at once
         assert (code, text) == (406, f"PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue '{q}' "
                                      f"in vhost '/': {err}")
 

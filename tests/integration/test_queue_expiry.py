@@ -7,7 +7,7 @@ import time
 
 import aio_pika
 import pika
-from qf_helpers import ch, closed_with, conn, publish  # noqa: F401
+from qf_helpers import ch_fixture, closed_with, conn_fixture, publish  # noqa: F401
 
 
 def exists(conn, name: str) -> bool:
@@ -91,7 +91,7 @@ def test_expires_validation(conn, uniq):
     for value, err in ((0, "{value_zero,0}"), (-5, "{value_negative,-5}"),
                        ("x", '"expected integer, got longstr"')):
         q = uniq("bad")
-        code, text = closed_with(conn, lambda c: c.queue_declare(q, arguments={"x-expires": value}))
+        code, text = closed_with(conn, lambda c: c.queue_declare(q, arguments={"x-expires": value}))  # noqa: B023 - run at once
         assert (code, text) == (406, f"PRECONDITION_FAILED - invalid arg 'x-expires' for queue '{q}' in vhost "
                                      f"'/': {err}")
 

@@ -6,7 +6,7 @@ import asyncio
 
 import aio_pika
 import pytest
-from qf_helpers import ch, closed_with, conn, count, get_all, publish, wait_until  # noqa: F401
+from qf_helpers import ch_fixture, closed_with, conn_fixture, count, get_all, publish, wait_until  # noqa: F401
 
 QUORUM = {"x-queue-type": "quorum"}
 
@@ -71,8 +71,8 @@ def test_quorum_cannot_be_server_named(conn):
 def test_classic_only_arguments_are_refused_on_quorum(conn, uniq):
     for key, value in (("x-max-priority", 5), ("x-queue-mode", "lazy")):
         q = uniq("qq")
-        code, text = closed_with(conn, lambda c: c.queue_declare(q, durable=True,
-                                                                 arguments={**QUORUM, key: value}))
+        code, text = closed_with(conn, lambda c: c.queue_declare(q, durable=True,  # noqa: B023 - run at once
+                                                                 arguments={**QUORUM, key: value}))  # noqa: B023 - run at once
         assert (code, text) == (406, f"PRECONDITION_FAILED - invalid arg '{key}' for queue '{q}' in vhost '/' "
                                      f"of queue type rabbit_quorum_queue")
 

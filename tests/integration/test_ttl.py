@@ -7,7 +7,7 @@ import time
 
 import aio_pika
 import pika
-from qf_helpers import ch, closed_with, conn, count, get_all, publish, wait_until  # noqa: F401
+from qf_helpers import ch_fixture, closed_with, conn_fixture, count, get_all, publish, wait_until  # noqa: F401
 
 
 def test_queue_ttl_expires_without_consumers(ch, uniq):
@@ -150,7 +150,7 @@ def test_invalid_expiration_closes_the_channel(conn, uniq):
     }
     for value, err in cases.items():
         code, text = closed_with(conn, lambda c: (
-            c.basic_publish("", "whatever", b"x", pika.BasicProperties(expiration=value)),
+            c.basic_publish("", "whatever", b"x", pika.BasicProperties(expiration=value)),  # noqa: B023 - run at once
             c.queue_declare("", exclusive=True)))
         assert (code, text) == (406, f"PRECONDITION_FAILED - invalid expiration '{value}': {err}")
 
@@ -169,7 +169,7 @@ def test_message_ttl_validation(conn, uniq):
              315360000001: "{value_too_large,315360000001}"}
     for value, err in cases.items():
         q = uniq("bad")
-        code, text = closed_with(conn, lambda c: c.queue_declare(q, arguments={"x-message-ttl": value}))
+        code, text = closed_with(conn, lambda c: c.queue_declare(q, arguments={"x-message-ttl": value}))  # noqa: B023 - run at once
         assert (code, text) == (406, f"PRECONDITION_FAILED - invalid arg 'x-message-ttl' for queue '{q}' in "
                                      f"vhost '/': {err}")
 
