@@ -157,3 +157,15 @@ def test_max_length_validation(conn, uniq):
         code, text = closed_with(conn, lambda c: c.queue_declare(q, arguments={key: value}))  # noqa: B023 - run at once
         assert (code, text) == (406, f"PRECONDITION_FAILED - invalid arg '{key}' for queue '{q}' in vhost "
                                      f"'/': {err}")
+
+
+def test_reject_publish_with_max_length_zero_refuses_even_with_a_consumer(conn, ch, uniq):
+    q = uniq("zero")
+    ch.queue_declare(q, exclusive=True, arguments={"x-max-length": 0, "x-overflow": "reject-publish"})
+    got = []
+    ch.basic_consume(q, lambda c, m, p, b: got.append(b), auto_ack=True)
+    ch.confirm_delivery()
+    with pytest.raises(pika.exceptions.NackError):
+        publish(ch, q, "refused")
+    conn.process_data_events(0.1)
+    assert got == []
