@@ -207,6 +207,10 @@ class Queue:
             deadletter.dead_letter(self, expired, "expired")
         if head is not None and head.expires is not None:
             self._arm_ttl_timer(head.expires)
+        elif head is None and self.ttl is None:
+            # A queue without x-message-ttl that once held a message with an expiration goes back to
+            # the cheaper checks once it is empty (requeue switches them on again if needed).
+            self._expiring = False
 
     def _arm_ttl_timer(self, deadline: float) -> None:
         timer = self._ttl_timer
@@ -352,6 +356,8 @@ class Queue:
             entries = self._count_returns(entries)
         for entry in entries:
             entry.redelivered = True
+            if entry.expires is not None:
+                self._expiring = True
         if self.quorum and not consumer_gone and self.delivery_limit is None:
             self.ready.append_all(entries)
         else:

@@ -221,3 +221,26 @@ def test_aio_pika_quorum_consumer_sees_delivery_count(broker, uniq):
                 await queue.delete(if_unused=False, if_empty=False)
 
     assert asyncio.run(asyncio.wait_for(run(), 10)) == [(False, None), (True, 1)]
+
+
+def test_redeclare_compares_feature_arguments(conn, ch, uniq):
+    q = uniq("eq")
+    args = {"x-message-ttl": 100, "x-dead-letter-exchange": "dlx", "x-single-active-consumer": False,
+            "x-overflow": "reject-publish", "x-max-length": 3}
+    ch.queue_declare(q, exclusive=True, arguments=args)
+    ch.queue_declare(q, exclusive=True, arguments=dict(args, **{"x-unknown": "ignored"}))
+    res = f"queue '{q}' in vhost '/'"
+    cases = [
+        ({**args, "x-message-ttl": 200}, f"inequivalent arg 'x-message-ttl' for {res}: received '200' but current is '100'"),
+        ({**args, "x-single-active-consumer": True},
+         f"inequivalent arg 'x-single-active-consumer' for {res}: received 'true' but current is 'false'"),
+        ({**args, "x-dead-letter-exchange": "other"},
+         f"inequivalent arg 'x-dead-letter-exchange' for {res}: received 'other' but current is 'dlx'"),
+        ({k: v for k, v in args.items() if k != "x-max-length"},
+         f"inequivalent arg 'x-max-length' for {res}: received none but current is the value '3' of type 'signedint'"),
+        ({**args, "x-expires": 1000},
+         f"inequivalent arg 'x-expires' for {res}: received the value '1000' of type 'signedint' but current is none"),
+    ]
+    for new_args, text in cases:
+        code, got = closed_with(conn, lambda c: c.queue_declare(q, exclusive=True, arguments=new_args))  # noqa: B023 - run at once
+        assert (code, got) == (406, f"PRECONDITION_FAILED - {text}")

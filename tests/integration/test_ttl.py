@@ -197,3 +197,27 @@ def test_aio_pika_expiration_and_dead_letter(broker, uniq):
     assert dead.body == b"soon" and dead.expiration is None
     assert dead.headers["x-death"][0]["original-expiration"] == "100"
     assert live.body == b"later"
+
+
+def test_expiration_on_a_plain_queue_after_it_emptied(ch, uniq):
+    q = uniq("plain")
+    ch.queue_declare(q, exclusive=True)
+    publish(ch, q, "a", expiration="60000")
+    method, _, _ = ch.basic_get(q)  # the queue is empty now, the delivery still has its deadline
+    publish(ch, q, "b")
+    assert [b for _, _, b in get_all(ch, q)] == [b"b"]
+    publish(ch, q, "c", expiration="50")
+    time.sleep(0.15)
+    assert ch.basic_get(q, auto_ack=True)[0] is None
+    ch.basic_nack(method.delivery_tag, requeue=True)
+    assert [b for _, _, b in get_all(ch, q)] == [b"a"]
+
+
+def test_requeued_expired_message_on_a_plain_queue_is_dropped(ch, uniq):
+    q = uniq("plain")
+    ch.queue_declare(q, exclusive=True)
+    publish(ch, q, "x", expiration="100")
+    method, _, _ = ch.basic_get(q)
+    time.sleep(0.25)
+    ch.basic_nack(method.delivery_tag, requeue=True)
+    assert ch.basic_get(q, auto_ack=True)[0] is None
