@@ -41,6 +41,7 @@ CAPABILITIES = {
     "authentication_failure_close": True,
     "per_consumer_qos": True,
     "connection.blocked": True,
+    "consumer_priorities": True,
 }
 CLOSE_OK_TIMEOUT = 3.0
 # RabbitMQ answers the AMQP 0-9 header with 0-9-1 (the two are wire-compatible for clients that use it).

@@ -11,7 +11,7 @@ from .protocol.properties import Props, decode_headers, decode_properties, encod
 class Message:
     __slots__ = (
         "exchange", "routing_key", "header_payload", "body", "body_size", "props", "_tail",
-        "_headers", "_headers_loaded", "id", "persistent",
+        "_headers", "_headers_loaded", "id", "persistent", "ttl", "routing_keys",
     )
 
     def __init__(self, exchange: str, routing_key: str, header_payload: bytes, body: bytes,
@@ -28,6 +28,11 @@ class Message:
         self._headers: dict[str, Any] | None = None
         self._headers_loaded = False
         self.id = 0  # assigned by the store when the message is persisted
+        # Per-message TTL in ms from the expiration property, validated and set by the channel.
+        self.ttl: int | None = None
+        # Every key the message was routed with (publish key, then CC and BCC) when there were several;
+        # dead-lettering without x-dead-letter-routing-key routes with all of them, as RabbitMQ does.
+        self.routing_keys: list[str] | None = None
 
     @property
     def tail(self) -> bytes:
@@ -65,19 +70,57 @@ class Message:
         return self.props.priority or 0
 
     def content(self) -> tuple[bytes, bytes]:
+        """(content header payload, body); a PagedMessage reads them back from the store."""
+        return self.header_payload, self.body
+    def content(self) -> tuple[bytes, bytes]:
         return self.header_payload, self.body
 
 
-class QEntry:
-    """A message's place in one queue. seq orders the queue, so requeues return to their position."""
+    def all_routing_keys(self) -> list[str]:
+        return self.routing_keys if self.routing_keys is not None else [self.routing_key]
 
-    __slots__ = ("msg", "seq", "redelivered", "queue")
+
+MAX_EXPIRY = 315_360_000_000  # ms: RabbitMQ's ten-year cap on TTLs and expirations
+
+
+def parse_expiration(text: str) -> int:
+    """The expiration property as ms; ValueError carries RabbitMQ's error term (rabbit_basic)."""
+    i = 0
+    if text[:1] in ("+", "-"):
+        i = 1
+    j = i
+    while j < len(text) and "0" <= text[j] <= "9":
+        j += 1
+    if j == i:
+        raise ValueError("no_integer")
+    if j < len(text):
+        rest = text[j:].replace("\\", "\\\\").replace('"', '\\"')
+        raise ValueError(f'{{leftover_string,"{rest}"}}')
+    n = int(text[:j])
+    if n < 0:
+        raise ValueError(f"{{value_negative,{n}}}")
+    if n > MAX_EXPIRY:
+        raise ValueError(f"{{value_too_large,{n}}}")
+    return n
+
+
+class QEntry:
+    """A message's place in one queue. seq orders the queue, so requeues return to their position.
+
+    Everything a restart must restore lives here: priority (fixed at enqueue), the absolute expiry
+    deadline (wall-clock seconds, None when the message never expires) and the quorum delivery count.
+    """
+
+    __slots__ = ("msg", "seq", "redelivered", "queue", "priority", "expires", "delivery_count")
 
     def __init__(self, msg: Message, seq: int, queue: Any) -> None:
         self.msg = msg
         self.seq = seq
         self.redelivered = False
         self.queue = queue
+        self.priority = 0
+        self.expires: float | None = None
+        self.delivery_count = 0
 
 
 class PagedMessage(Message):
@@ -97,6 +140,8 @@ class PagedMessage(Message):
         self._priority = priority
         self.body_size = body_size
         self.persistent = True
+        self.ttl = None
+        self.routing_keys = None
         self._tail = None
         self._headers = None
         self._headers_loaded = False
@@ -106,7 +151,9 @@ class PagedMessage(Message):
     @classmethod
     def from_message(cls, store: Any, msg: Message) -> PagedMessage:
         store.page_out(msg)
-        return cls(store, msg.id, msg.exchange, msg.routing_key, msg.priority, msg.body_size, msg.props)
+        paged = cls(store, msg.id, msg.exchange, msg.routing_key, msg.priority, msg.body_size, msg.props)
+        paged.ttl, paged.routing_keys = msg.ttl, msg.routing_keys
+        return paged
 
     def content(self) -> tuple[bytes, bytes]:
         exchange, routing_key, header, body = self.store.load(self.id)
@@ -127,7 +174,7 @@ class PagedMessage(Message):
         return self._priority
 
     def __getattr__(self, name: str) -> Any:
-        # props is loaded only when something needs more than the index metadata
+        # props is read back only when something needs more than the index metadata
         if name == "props":
             props = parse_header(self.content()[0])[3]
             self.props = props

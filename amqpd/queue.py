@@ -4,15 +4,25 @@ Dispatch is coalesced: anything that may let a message move (publish, ack, qos, 
 socket draining) only schedules one dispatch pass per queue per loop iteration, and that pass moves as
 many messages as the consumers can take, so a burst of publishes read in one socket read becomes one
 burst of deliveries in one socket write.
+
+Features cost only the queues that use them: a queue declared without TTL, length limits or priorities
+keeps the plain enqueue below, and the per-message checks of the featured path (expiry, overflow, direct
+delivery) are bound in only when its arguments ask for them. The semantics follow RabbitMQ 3.10's
+rabbit_amqqueue_process: expiry and overflow act on the head of the queue, the head of a priority queue
+is its highest non-empty priority, and a message that finds the queue empty and a consumer with capacity
+is handed over at once (which is what lets TTL 0 and x-max-length 0 queues feed live consumers).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from . import deadletter
 from .message import Message, PagedMessage, QEntry
+from .ready import FifoReady, PriorityReady, ReturnsFirstReady
 
 if TYPE_CHECKING:
     from .channel import Channel
@@ -24,10 +34,10 @@ DISPATCH_BATCH = 1024
 
 class Consumer:
     __slots__ = ("tag", "channel", "queue", "no_ack", "exclusive", "prefetch", "unacked", "arguments",
-                 "prefix")
+                 "prefix", "priority")
 
     def __init__(self, tag: str, channel: Channel, queue: Queue, no_ack: bool, exclusive: bool,
-                 prefetch: int, arguments: dict[str, Any], prefix: bytes) -> None:
+                 prefetch: int, arguments: dict[str, Any], prefix: bytes, priority: int = 0) -> None:
         self.tag = tag
         self.channel = channel
         self.queue = queue
@@ -37,6 +47,7 @@ class Consumer:
         self.unacked = 0
         self.arguments = arguments
         self.prefix = prefix  # encoded basic.deliver start for this consumer tag
+        self.priority = priority  # x-priority: higher-priority consumers are served first
 
     def can_take(self) -> bool:
         ch = self.channel
@@ -49,6 +60,11 @@ class Consumer:
         return not (ch.prefetch_global and ch.unacked_count >= ch.prefetch_global)
 
 
+def _int_arg(args: dict[str, Any], key: str) -> int | None:
+    value = args.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 class Queue:
     is_exchange = False
 
@@ -59,8 +75,8 @@ class Queue:
         self.durable = durable
         self.exclusive_owner = exclusive_owner  # the Connection for exclusive queues
         self.auto_delete = auto_delete
-        self.arguments: dict[str, Any] = dict(arguments or {})
-        self.ready: deque[QEntry] = deque()
+        args = dict(arguments or {})
+        self.arguments: dict[str, Any] = args
         self.consumers: deque[Consumer] = deque()
         self.exclusive_consumer: Consumer | None = None
         self.unacked = 0
@@ -73,12 +89,47 @@ class Queue:
         self.store = vhost.store if durable and exclusive_owner is None else None
         self.store_id = 0
         self.page_threshold = getattr(vhost, "page_threshold", 0)
+        # -- arguments, read once (args.py validated them) --
+        self.quorum = args.get("x-queue-type") == "quorum"
+        self.max_priority = None if self.quorum else _int_arg(args, "x-max-priority")
+        self.ttl = _int_arg(args, "x-message-ttl")
+        self.expires = _int_arg(args, "x-expires")
+        dlx = args.get("x-dead-letter-exchange")
+        self.dlx: str | None = dlx if isinstance(dlx, str) else None
+        rk = args.get("x-dead-letter-routing-key")
+        self.dlx_rk: str | None = rk if isinstance(rk, str) else None
+        self.max_length = _int_arg(args, "x-max-length")
+        self.max_bytes = _int_arg(args, "x-max-length-bytes")
+        self.overflow = args.get("x-overflow", "drop-head")
+        self.delivery_limit = _int_arg(args, "x-delivery-limit") if self.quorum else None
+        self.single_active = args.get("x-single-active-consumer") is True
+        if self.quorum:
+            self.ready: Any = ReturnsFirstReady()
+        elif self.max_priority is not None:
+            self.ready = PriorityReady(self.max_priority)
+        else:
+            self.ready = FifoReady()
+        self._limited = self.max_length is not None or self.max_bytes is not None
+        self._rejects = self._limited and self.overflow != "drop-head"
+        self._drops_head = self._limited and self.overflow == "drop-head"
+        self._expiring = self.ttl is not None  # also switched on by the first message with an expiration
+        self._ttl_timer: asyncio.TimerHandle | None = None
+        self._ttl_timer_at = 0.0
+        self._expiry_timer: asyncio.TimerHandle | None = None
+        self._holder: Consumer | None = None  # exclusive consumer or single active consumer
+        self._groups: list[tuple[int, deque[Consumer]]] | None = None  # consumers by priority, highest first
+        if self._limited or self._expiring or self.max_priority is not None:
+            self.enqueue = self._enqueue_featured  # type: ignore[method-assign]
+        self.touch()
 
     def __repr__(self) -> str:
         return f"<Queue {self.name!r}>"
 
     # -- publishing -------------------------------------------------------------------------------
-    def enqueue(self, msg: Message) -> QEntry:
+    def enqueue(self, msg: Message) -> QEntry | None:
+        """Add a message; None when the queue refused it (x-overflow reject-publish*)."""
+        if msg.ttl is not None:
+            return self._enqueue_featured(msg)
         entry = QEntry(msg, self.next_seq, self)
         self.next_seq += 1
         self.ready.append(entry)
@@ -91,9 +142,116 @@ class Queue:
             self._loop.call_soon(self.dispatch)
         return entry
 
+    def _enqueue_featured(self, msg: Message) -> QEntry | None:
+        ready = self.ready
+        if self._rejects and self._would_overflow(msg):
+            if self.overflow == "reject-publish-dlx" and self.dlx is not None:
+                deadletter.dead_letter(self, [msg], "maxlen")
+            return None
+        entry = QEntry(msg, self.next_seq, self)
+        self.next_seq += 1
+        if self.max_priority is not None:
+            p = msg.props.priority or 0
+            entry.priority = p if p <= self.max_priority else self.max_priority
+        ttl = self.ttl
+        if msg.ttl is not None and (ttl is None or msg.ttl < ttl):
+            ttl = msg.ttl
+        now = 0.0
+        if ttl is not None:
+            now = time.time()
+            entry.expires = now + ttl / 1000
+            self._expiring = True
+        if self.store is not None and msg.persistent:
+            self.store.add_message(self, entry)
+        if not ready and self.consumers:
+            chosen = self._pick()
+            if chosen is not None:
+                chosen.channel.deliver(chosen, entry)
+                return entry
+        ready.append(entry)
+        dropped = self._drop_over_limit() if self._drops_head else False
+        if self._expiring and (dropped or ready.peek() is entry):
+            self._drop_expired(now or time.time())
+        self.schedule_dispatch()
+        return entry
+
+    def _would_overflow(self, msg: Message) -> bool:
+        if self.max_length is not None and len(self.ready) + 1 > self.max_length:
+            return True
+        return self.max_bytes is not None and self.ready.bytes + msg.body_size > self.max_bytes
+
+    def _drop_over_limit(self) -> bool:
+        """drop-head: remove (and dead-letter, reason maxlen) heads until within the limits."""
+        ready = self.ready
+        dropped = []
+        while ready and ((self.max_length is not None and len(ready) > self.max_length)
+                         or (self.max_bytes is not None and ready.bytes > self.max_bytes)):
+            entry = ready.popleft()
+            self._drop(entry)
+            dropped.append(entry.msg)
+        if dropped and self.dlx is not None:
+            deadletter.dead_letter(self, dropped, "maxlen")
+        return bool(dropped)
+
     @property
     def message_count(self) -> int:
         return len(self.ready)
+
+    # -- expiry -----------------------------------------------------------------------------------
+    def _drop_expired(self, now: float) -> None:
+        """Remove expired messages from the head, then arm one timer for the new head's deadline."""
+        ready = self.ready
+        expired = []
+        head = ready.peek()
+        while head is not None and head.expires is not None and now >= head.expires:
+            ready.popleft()
+            self._drop(head)
+            expired.append(head.msg)
+            head = ready.peek()
+        if expired and self.dlx is not None:
+            deadletter.dead_letter(self, expired, "expired")
+        if head is not None and head.expires is not None:
+            self._arm_ttl_timer(head.expires)
+        elif head is None and self.ttl is None:
+            # A queue without x-message-ttl that once held a message with an expiration goes back to
+            # the cheaper checks once it is empty (requeue switches them on again if needed).
+            self._expiring = False
+
+    def _arm_ttl_timer(self, deadline: float) -> None:
+        timer = self._ttl_timer
+        if timer is not None:
+            if deadline + 0.001 >= self._ttl_timer_at:
+                return  # the armed timer fires first (RabbitMQ re-arms only for a deadline 1 ms earlier)
+            timer.cancel()
+        delay = max(0.0, deadline - time.time()) + 0.001
+        self._ttl_timer_at = deadline
+        self._ttl_timer = self._loop.call_at(self._loop.time() + delay, self._ttl_fired)
+
+    def _ttl_fired(self) -> None:
+        self._ttl_timer = None
+        if not self.deleted:
+            self._drop_expired(time.time())
+
+    # -- queue expiry (x-expires) -----------------------------------------------------------------
+    def touch(self) -> None:
+        """Restart the x-expires countdown if the queue is unused (declare, basic.get, last cancel)."""
+        if self.expires is None or self.consumers or self.deleted:
+            return
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
+        self._expiry_timer = self._loop.call_later(self.expires / 1000, self._expiry_fired)
+
+    def _expiry_fired(self) -> None:
+        self._expiry_timer = None
+        if not self.consumers and not self.deleted:
+            self.vhost.log.info("queue expired", queue=self.name, expires=self.expires)
+            self.vhost.remove_queue(self)
+
+    def stop_timers(self) -> None:
+        for timer in (self._ttl_timer, self._expiry_timer):
+            if timer is not None:
+                timer.cancel()
+        self._ttl_timer = self._expiry_timer = None
 
     # -- dispatch ---------------------------------------------------------------------------------
     def schedule_dispatch(self) -> None:
@@ -106,10 +264,18 @@ class Queue:
         ready = self.ready
         consumers = self.consumers
         budget = DISPATCH_BATCH
+        expiring = self._expiring
+        now = time.time() if expiring else 0.0
+        holder = self._holder  # delivering never adds or removes consumers, so these hold for the pass
+        groups = self._groups
         while ready and consumers:
-            if self.exclusive_consumer is not None:
-                chosen = self.exclusive_consumer if self.exclusive_consumer.can_take() else None
-            else:
+            if expiring:
+                self._drop_expired(now)
+                if not ready:
+                    return
+            if holder is not None:
+                chosen = holder if holder.can_take() else None
+            elif groups is None:
                 chosen = None
                 for _ in range(len(consumers)):
                     c = consumers[0]
@@ -117,6 +283,8 @@ class Queue:
                     if c.can_take():
                         chosen = c
                         break
+            else:
+                chosen = self._pick_by_priority()
             if chosen is None:
                 return
             entry = ready.popleft()
@@ -126,8 +294,35 @@ class Queue:
                 self.schedule_dispatch()
                 return
 
+    def _pick(self) -> Consumer | None:
+        holder = self._holder
+        if holder is not None:
+            return holder if holder.can_take() else None
+        if self._groups is not None:
+            return self._pick_by_priority()
+        consumers = self.consumers
+        for _ in range(len(consumers)):
+            c = consumers[0]
+            consumers.rotate(-1)
+            if c.can_take():
+                return c
+        return None
+
+    def _pick_by_priority(self) -> Consumer | None:
+        """Highest priority with capacity wins; round-robin among consumers of equal priority."""
+        for _prio, group in self._groups or ():
+            for _ in range(len(group)):
+                c = group[0]
+                group.rotate(-1)
+                if c.can_take():
+                    return c
+        return None
+
     def take(self) -> QEntry | None:
-        """basic.get: the next ready message."""
+        """basic.get: the next ready message (never an expired one)."""
+        self.touch()
+        if self._expiring:
+            self._drop_expired(time.time())
         return self.ready.popleft() if self.ready else None
 
     # -- settlement ---------------------------------------------------------------------------------
@@ -138,9 +333,17 @@ class Queue:
             self.unacked += 1
 
     def settle(self, entry: QEntry) -> None:
-        """An unacked delivery was acked (or rejected without requeue)."""
+        """An unacked delivery was acked."""
         self.unacked -= 1
         self._drop(entry)
+
+    def reject(self, entries: list[QEntry]) -> None:
+        """Rejected or nacked without requeue: gone, and dead-lettered (reason rejected) if configured."""
+        self.unacked -= len(entries)
+        for entry in entries:
+            self._drop(entry)
+        if self.dlx is not None and not self.deleted:
+            deadletter.dead_letter(self, [e.msg for e in entries], "rejected")
 
     def _drop(self, entry: QEntry) -> None:
         if self.store is not None and entry.msg.persistent:
@@ -151,30 +354,67 @@ class Queue:
         if self.store is not None and entry.msg.persistent and not entry.redelivered:
             self.store.mark_delivered(self, entry)
 
-    def requeue(self, entries: list[QEntry]) -> None:
-        """Return unacked entries to their original place in the queue, marked redelivered."""
+    def requeue(self, entries: list[QEntry], consumer_gone: bool = False) -> None:
+        """Return unacked entries, marked redelivered. Classic queues put them back at their original
+        position. Quorum queues count the return (x-delivery-limit) and, as rabbit_fifo 3.10 does,
+        serve them next when their consumer went away or a delivery limit is set, else enqueue them
+        again at the back."""
         if self.deleted:
             for entry in entries:
                 self._drop(entry)
             return
-        ready = self.ready
         self.unacked -= len(entries)
-        for entry in sorted(entries, key=lambda e: e.seq, reverse=True):
+        if self.quorum:
+            entries = self._count_returns(entries)
+        for entry in entries:
             entry.redelivered = True
-            if not ready or entry.seq < ready[0].seq:
-                ready.appendleft(entry)
-            else:
-                ready.insert(_position(ready, entry.seq), entry)
+            if entry.expires is not None:
+                self._expiring = True
+        if self.quorum and not consumer_gone and self.delivery_limit is None:
+            self.ready.append_all(entries)
+        else:
+            self.ready.requeue(entries)
         if self.store is not None:
             self.store.mark_redelivered(self, entries)
+        if self._drops_head:
+            self._drop_over_limit()
+        if self._expiring:
+            self._drop_expired(time.time())
         self.schedule_dispatch()
+
+    def _count_returns(self, entries: list[QEntry]) -> list[QEntry]:
+        kept, dead = [], []
+        limit = self.delivery_limit
+        for entry in sorted(entries, key=lambda e: e.seq):
+            entry.delivery_count += 1
+            if limit is not None and entry.delivery_count > limit:
+                self._drop(entry)
+                dead.append(entry.msg)
+                continue
+            kept.append(entry)
+        if dead and self.dlx is not None:
+            deadletter.dead_letter(self, dead, "delivery_limit")
+        return kept
+
+    def with_delivery_count(self, entry: QEntry) -> Message:
+        """What a quorum queue hands out: the message with x-delivery-count (rabbit_fifo_client adds it
+        to consumer deliveries once the message has been returned, and to every basic.get)."""
+        return deadletter.with_header(entry.msg, "x-delivery-count", deadletter.long_(entry.delivery_count))
 
     # -- consumers ----------------------------------------------------------------------------------
     def add_consumer(self, consumer: Consumer) -> None:
         self.consumers.append(consumer)
         if consumer.exclusive:
             self.exclusive_consumer = consumer
+        if self.single_active and self._holder is None:
+            self._holder = consumer
+        elif consumer.exclusive:
+            self._holder = consumer
+        self._regroup()
         self.had_consumer = True
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
+            self._expiry_timer = None
         self.schedule_dispatch()
 
     def remove_consumer(self, consumer: Consumer) -> bool:
@@ -185,28 +425,42 @@ class Queue:
             return False
         if self.exclusive_consumer is consumer:
             self.exclusive_consumer = None
-        return self.auto_delete and not self.consumers and self.had_consumer
+        if self._holder is consumer:
+            self._holder = None
+            if self.single_active and self.consumers:
+                # The next active consumer: the highest priority one, earliest registered among equals.
+                self._holder = max(self.consumers, key=lambda c: c.priority)
+        self._regroup()
+        if self.auto_delete and not self.consumers and self.had_consumer:
+            return True
+        self.touch()
+        self.schedule_dispatch()
+        return False
+
+    def _regroup(self) -> None:
+        if all(c.priority == 0 for c in self.consumers):
+            self._groups = None
+            return
+        groups: dict[int, deque[Consumer]] = {}
+        for c in self.consumers:
+            groups.setdefault(c.priority, deque()).append(c)
+        self._groups = sorted(groups.items(), key=lambda kv: kv[0], reverse=True)
 
     # -- admin --------------------------------------------------------------------------------------
     def purge(self) -> int:
-        count = len(self.ready)
+        """Drop every ready message; purged messages are not dead-lettered (RabbitMQ neither)."""
+        entries = self.ready.clear()
         if self.store is not None:
-            for entry in self.ready:
+            for entry in entries:
                 if entry.msg.persistent:
                     self.store.remove_message(self, entry)
-        self.ready.clear()
-        return count
+        return len(entries)
+
+    def recovered(self) -> None:
+        """Boot: the store put messages back; start their expiry clocks."""
+        if any(e.expires is not None for e in self.ready):
+            self._expiring = True
+            self._drop_expired(time.time())
 
     def is_unused(self) -> bool:
         return not self.consumers
-
-
-def _position(ready: deque[QEntry], seq: int) -> int:
-    lo, hi = 0, len(ready)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if ready[mid].seq < seq:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo

@@ -10,6 +10,7 @@ from . import args as qargs
 from .errors import ChannelError, ConnectionError, ReplyCode
 from .exchanges import Binding, Exchange, exchange_class
 from .exchanges.default import DefaultExchange
+from .log import get_logger
 from .queue import Queue
 
 STANDARD_EXCHANGES = (
@@ -41,6 +42,8 @@ class VHost:
         self.store = store
         # Durable queues keep at most this many ready messages' content in memory (0 = no limit).
         self.page_threshold = getattr(store, "page_threshold", 0)
+        self.log = get_logger(vhost=name)
+        self.logged_dl_cycles: set[tuple] = set()  # dead-letter cycles are logged once each
         self.queues: dict[str, Queue] = {}
         self.exchanges: dict[str, Exchange] = {"": DefaultExchange("", lookup=self.queues.get)}
         # Reverse index: destination id -> bindings that point at it, so deleting a queue or an exchange
@@ -185,6 +188,7 @@ class VHost:
                 raise ChannelError(ReplyCode.NOT_FOUND, f"no queue '' in vhost '{self.name}'")
             return self.queue(name, conn)
         if not name:
+            qargs.check_server_named(arguments)
             name = server_named_queue()
         elif name.startswith("amq."):
             raise ChannelError(ReplyCode.ACCESS_REFUSED,
@@ -199,7 +203,8 @@ class VHost:
             rn = ("queue", name, self.name)
             qargs.assert_flag_equivalent(*rn, "durable", existing.durable, durable)
             qargs.assert_flag_equivalent(*rn, "auto_delete", existing.auto_delete, auto_delete)
-            qargs.assert_args_equivalent(*rn, existing.arguments, arguments, qargs.QUEUE_ARGS)
+            qargs.assert_args_equivalent(*rn, existing.arguments, arguments,
+                                         qargs.TYPE_ARGS[qargs.queue_type(existing.arguments)])
             return existing
         qargs.validate_queue_args(name, self.name, arguments, durable, exclusive, auto_delete)
         q = Queue(self, name, durable=durable, exclusive_owner=conn if exclusive else None,
@@ -223,6 +228,7 @@ class VHost:
         if q.deleted or self.queues.get(q.name) is not q:
             return 0
         q.deleted = True
+        q.stop_timers()
         del self.queues[q.name]
         count = q.purge()
         for consumer in list(q.consumers):

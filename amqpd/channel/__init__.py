@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from pamqp import commands
 
-from ..args import check_expiration
 from ..errors import ChannelError, ConnectionError, ReplyCode
-from ..message import Message, QEntry
+from ..message import Message, QEntry, parse_expiration
 from ..protocol.framing import FRAME_BODY, FRAME_HEADER, FRAME_METHOD, erl_binary
 from ..protocol.methods import (
     Publish,
@@ -79,8 +78,8 @@ class Channel:
         self.publish_seq = 0
         self._confirmed_upto = 0  # highest seq whose ack has been sent
         self._confirm_ready = 0  # highest seq that may be acked
-        # (seq, store batch) of confirms that wait for a sync, in publish order; batch 0 = no wait
-        self._confirm_wait: deque[tuple[int, int]] = deque()
+        # confirms that wait for a store sync, and any that follow them, in publish order; batch 0 = no wait
+        self._confirm_wait: deque[tuple[int, int, bool]] = deque()  # (seq, batch, nack)
         self.tx = False
         self.tx_publishes: list[tuple[Publish, Message]] = []
         self.tx_acks: list[tuple[int, QEntry, Consumer | None, bool]] = []  # (tag, entry, consumer, requeue?)
@@ -212,13 +211,17 @@ class Channel:
         if ex.internal:
             raise ChannelError(ReplyCode.ACCESS_REFUSED,
                                f"cannot publish to internal exchange '{pub.exchange}' in vhost '{self.vhost.name}'")
-        expiration = msg.props.expiration
-        if expiration is not None:
-            check_expiration(expiration)
         user_id = msg.props.user_id
         if user_id is not None and user_id != self.conn.user:
             raise ChannelError(ReplyCode.PRECONDITION_FAILED,
                                f"user_id property set to '{user_id}' but authenticated user was '{self.conn.user}'")
+        expiration = msg.props.expiration
+        if expiration is not None:
+            try:
+                msg.ttl = parse_expiration(expiration)
+            except ValueError as exc:
+                raise ChannelError(ReplyCode.PRECONDITION_FAILED,
+                                   f"invalid expiration '{expiration}': {exc}") from None
         if self.tx:
             self.tx_publishes.append((pub, msg))
             return
@@ -230,26 +233,43 @@ class Channel:
         keys: Any = pub.routing_key
         if msg.props.headers_span is not None and (msg.headers_mention(b"\x02CC") or msg.headers_mention(b"\x03BCC")):
             keys = _cc_keys(pub.routing_key, msg.headers)
+            if len(keys) > 1:
+                msg.routing_keys = keys
             if "BCC" in (msg.headers or {}):
                 msg.drop_header("BCC")
         queues = route(self.vhost.exchanges, ex, keys, msg)
+        rejected = False
         if queues:
             for q in queues:
-                q.enqueue(msg)
+                if q.enqueue(msg) is None:
+                    rejected = True
         elif pub.mandatory:
             self.send_content(commands.Basic.Return(reply_code=312, reply_text="NO_ROUTE",
                                                     exchange=pub.exchange, routing_key=pub.routing_key), msg)
         if self.confirm:
             seq = self.publish_seq
-            if msg.id:  # written to the store in the batch being filled: confirm after its sync
-                store = self.vhost.store
-                self._confirm_wait.append((seq, store.batch_no))
-                store.waiters.add(self)
-            elif self._confirm_wait:
-                self._confirm_wait.append((seq, 0))
-            else:
-                self._confirm_ready = seq
-            self.conn.want_confirm_flush(self)
+            # Written to the store in the batch being filled: confirm only after that batch's sync.
+            batch = self.vhost.store.batch_no if msg.id and not rejected else 0
+            self._confirm(seq, batch, rejected)
+
+    def _confirm(self, seq: int, batch: int, nack: bool) -> None:
+        """Acks and nacks go out in publish order; a seq waiting for a sync holds back later ones."""
+        if self._confirm_wait or batch:
+            self._confirm_wait.append((seq, batch, nack))
+            if batch:
+                self.vhost.store.waiters.add(self)
+        elif nack:
+            self._send_acks()
+            self._send_nack(seq)
+        else:
+            self._confirm_ready = seq
+        self.conn.want_confirm_flush(self)
+
+    def _send_nack(self, seq: int) -> None:
+        """A queue refused the message (x-overflow reject-publish*) or its store write failed."""
+        if self.state == OPEN:
+            self.send(commands.Basic.Nack(delivery_tag=seq, multiple=False, requeue=True))  # RabbitMQ's default bit
+        self._confirmed_upto = self._confirm_ready = seq
 
     def flush_confirms(self) -> None:
         if self.state != OPEN:
@@ -257,14 +277,14 @@ class Channel:
         wait = self._confirm_wait
         if wait:
             store = self.vhost.store
-            synced = store.synced_no
+            synced = getattr(store, "synced_no", 0)
             while wait and wait[0][1] <= synced:
-                seq, batch = wait.popleft()
-                if batch and batch in store.failed:
+                seq, batch, nack = wait.popleft()
+                if nack or (batch and batch in store.failed):
                     self._send_acks()
-                    self.send(commands.Basic.Nack(delivery_tag=seq, multiple=False, requeue=False))
-                    self._confirmed_upto = seq
-                self._confirm_ready = seq
+                    self._send_nack(seq)
+                else:
+                    self._confirm_ready = seq
             if wait:
                 store.waiters.add(self)
         self._send_acks()
@@ -288,6 +308,8 @@ class Channel:
         tag = self.next_tag
         self.next_tag = tag + 1
         msg = entry.msg
+        if entry.delivery_count:  # only ever set on quorum queues
+            msg = entry.queue.with_delivery_count(entry)
         conn = self.conn
         header, body = msg.content()
         conn.write(deliver_frames(self.id, consumer.prefix, tag, entry.redelivered, msg.tail, header, body,
@@ -327,8 +349,12 @@ class Channel:
             taken = [(tag, item[0], item[1])]
         return taken
 
-    def settle(self, taken: list[tuple[int, QEntry, Consumer | None]], requeue: bool | None) -> None:
-        """requeue None = ack; True = back to the queue; False = drop (dead-letter later)."""
+    def settle(self, taken: list[tuple[int, QEntry, Consumer | None]], requeue: bool | None,
+               consumer_gone: bool = False) -> None:
+        """requeue None = ack; True = back to the queue; False = drop (dead-letter if configured).
+
+        consumer_gone: the requeue comes from the channel going away, not from a nack (quorum queues
+        treat the two differently)."""
         woken: set[int] = set()
         by_queue: dict[int, list[QEntry]] = {}
         for _tag, entry, consumer in taken:
@@ -336,15 +362,18 @@ class Channel:
             if consumer is not None:
                 consumer.unacked -= 1
             q = entry.queue
-            if requeue:
-                by_queue.setdefault(id(q), []).append(entry)
-            else:
+            if requeue is None:
                 q.settle(entry)
+            else:
+                by_queue.setdefault(id(q), []).append(entry)
             if id(q) not in woken:
                 woken.add(id(q))
                 q.schedule_dispatch()
         for entries in by_queue.values():
-            entries[0].queue.requeue(entries)
+            if requeue:
+                entries[0].queue.requeue(entries, consumer_gone)
+            else:
+                entries[0].queue.reject(entries)
         if self.prefetch_global or self.consumers:
             for c in self.consumers.values():
                 c.queue.schedule_dispatch()
@@ -355,11 +384,11 @@ class Channel:
             self.unacked[tag] = (entry, consumer)
         self.unacked = OrderedDict(sorted(self.unacked.items()))
 
-    def requeue_all_unacked(self) -> None:
+    def requeue_all_unacked(self, consumer_gone: bool = False) -> None:
         if self.unacked:
             taken = [(t, e, c) for t, (e, c) in self.unacked.items()]
             self.unacked.clear()
-            self.settle(taken, requeue=True)
+            self.settle(taken, requeue=True, consumer_gone=consumer_gone)
 
     # -- consumers --------------------------------------------------------------------------------
     def cancel_consumer(self, tag: str) -> Consumer | None:
@@ -395,7 +424,7 @@ class Channel:
         if self.tx_acks:
             self.restore_unacked([(t, e, c) for t, e, c, _ in self.tx_acks])
             self.tx_acks.clear()
-        self.requeue_all_unacked()
+        self.requeue_all_unacked(consumer_gone=True)
         self._publish = self._header = None
         self._body_parts = []
 

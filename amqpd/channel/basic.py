@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pamqp import commands
 
+from .. import args as qargs
 from ..errors import ChannelError, ConnectionError, ReplyCode
 from ..protocol.methods import content_frames, deliver_prefix, encode_method
 from ..queue import Consumer
@@ -29,11 +30,14 @@ def consume(ch: Channel, m: commands.Basic.Consume) -> None:
     tag = m.consumer_tag or generated_tag("amq.ctag-")
     if tag in ch.consumers:
         raise ConnectionError(ReplyCode.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'")
-    if q.exclusive_consumer is not None or (m.exclusive and q.consumers):
+    args = m.arguments or {}
+    qargs.validate_consume_args(q.name, ch.vhost.name, "quorum" if q.quorum else "classic", args)
+    if q.exclusive_consumer is not None or (m.exclusive and (q.consumers or q.single_active)):
         raise ChannelError(ReplyCode.ACCESS_REFUSED,
                            f"queue '{q.name}' in vhost '{ch.vhost.name}' in exclusive use")
-    consumer = Consumer(tag, ch, q, m.no_ack, m.exclusive, ch.prefetch_default, m.arguments or {},
-                        deliver_prefix(tag))
+    priority = args.get("x-priority", 0) if isinstance(args.get("x-priority"), int) else 0
+    consumer = Consumer(tag, ch, q, m.no_ack, m.exclusive, ch.prefetch_default, args,
+                        deliver_prefix(tag), int(priority))
     ch.consumers[tag] = consumer
     # consume-ok must reach the client before the first delivery.
     if not m.nowait:
@@ -57,7 +61,7 @@ def get(ch: Channel, m: commands.Basic.Get) -> None:
         return
     tag = ch.next_tag
     ch.next_tag += 1
-    msg = entry.msg
+    msg = q.with_delivery_count(entry) if q.quorum else entry.msg
     header, body = msg.content()  # first: a paged-out message learns its exchange and key here
     get_ok = commands.Basic.GetOk(delivery_tag=tag, redelivered=entry.redelivered, exchange=msg.exchange,
                                   routing_key=msg.routing_key, message_count=q.message_count)

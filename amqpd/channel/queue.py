@@ -14,6 +14,7 @@ def declare(ch: Channel, m: commands.Queue.Declare) -> None:
                                m.arguments or {})
     ch.last_queue = q.name
     if not m.nowait:
+        q.touch()  # like RabbitMQ's queue stat, a declare that gets an answer counts as a use (x-expires)
         ch.send(commands.Queue.DeclareOk(queue=q.name, message_count=q.message_count,
                                          consumer_count=len(q.consumers)))
 

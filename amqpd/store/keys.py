@@ -9,8 +9,9 @@ FORMAT_VERSION = 1
 
 _U64 = struct.Struct(">Q")
 _U64U64 = struct.Struct(">QQ")
-# index value: message id, flags, priority, expiry deadline (ms since epoch, 0 = none), body size
-_INDEX = struct.Struct(">QBBQI")
+# index value: message id, flags, priority, expiry deadline (ms since epoch, 0 = none), body size,
+# delivery count (quorum queues' x-delivery-count)
+_INDEX = struct.Struct(">QBBQII")
 
 FLAG_DELIVERED = 1
 
@@ -36,11 +37,12 @@ def queue_range(queue_id: int) -> tuple[bytes, bytes]:
     return _U64U64.pack(queue_id, 0), _U64U64.pack(queue_id + 1, 0)
 
 
-def index_value(msg_id: int, flags: int, priority: int, expires_at: int, body_size: int) -> bytes:
-    return _INDEX.pack(msg_id, flags, priority, expires_at, body_size)
+def index_value(msg_id: int, flags: int, priority: int, expires_at: int, body_size: int,
+                delivery_count: int = 0) -> bytes:
+    return _INDEX.pack(msg_id, flags, priority, expires_at, body_size, delivery_count)
 
 
-def parse_index_value(value: bytes) -> tuple[int, int, int, int, int]:
+def parse_index_value(value: bytes) -> tuple[int, int, int, int, int, int]:
     return _INDEX.unpack(value)
 
 

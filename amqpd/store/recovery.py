@@ -79,7 +79,7 @@ def recover(broker: Any, store: Any, threshold: int) -> dict[str, Any]:
         store.binding_ids[store.binding_identity(vh.name, b)] = keys.key_id(key)
 
     cleanup = WriteBatch(raw_mode=True)
-    per_queue: dict[int, list[tuple[int, int, int, int, int, int]]] = {}
+    per_queue: dict[int, list[tuple[int, int, int, int, int, int, int]]] = {}
     refs = store.refs
     orphans = 0
     for key, value in t["index"].items():
@@ -88,8 +88,8 @@ def recover(broker: Any, store: Any, threshold: int) -> dict[str, Any]:
             cleanup.delete(key, store.cf["index"])
             orphans += 1
             continue
-        mid, flags, prio, expires, size = keys.parse_index_value(value)
-        per_queue.setdefault(qid, []).append((seq, mid, flags, prio, expires, size))
+        mid, flags, prio, expires, size, count = keys.parse_index_value(value)
+        per_queue.setdefault(qid, []).append((seq, mid, flags, prio, expires, size, count))
         refs[mid] = refs.get(mid, 0) + 1
 
     max_id = 0
@@ -107,7 +107,7 @@ def recover(broker: Any, store: Any, threshold: int) -> dict[str, Any]:
     messages = t["messages"]
     for qid, rows in per_queue.items():
         q = queues[qid]
-        for i, (seq, mid, flags, prio, expires, size) in enumerate(rows):
+        for i, (seq, mid, flags, prio, expires, size, count) in enumerate(rows):
             if i < threshold:
                 msg = loaded.get(mid)
                 if msg is None:
@@ -125,11 +125,14 @@ def recover(broker: Any, store: Any, threshold: int) -> dict[str, Any]:
                 msg = PagedMessage(store, mid, "", "", prio, size)
             entry = QEntry(msg, seq, q)
             entry.redelivered = bool(flags & keys.FLAG_DELIVERED)
-            if expires and hasattr(entry, "expires_at"):
-                entry.expires_at = expires
+            entry.priority = prio
+            entry.delivery_count = count
+            if expires:
+                entry.expires = expires / 1000
             q.ready.append(entry)
             q.next_seq = seq + 1
             total += 1
+        q.recovered()
     if orphans or missing:
         store.db.write(cleanup, store._sync_opts())
     stats = {"queues": len(queues), "messages": total, "orphans_removed": orphans,

@@ -122,9 +122,10 @@ class RocksStore:
 
     @staticmethod
     def _index_value(entry: Any, flags: int) -> bytes:
-        msg = entry.msg
-        return keys.index_value(msg.id, flags, min(msg.priority, 255), getattr(entry, "expires_at", 0) or 0,
-                                msg.body_size)
+        expires = entry.expires
+        return keys.index_value(entry.msg.id, flags, entry.priority,
+                                int(expires * 1000) if expires is not None else 0, entry.msg.body_size,
+                                entry.delivery_count)
 
     def mark_delivered(self, queue: Any, entry: Any) -> None:
         self._batch.put(keys.index_key(queue.store_id, entry.seq), self._index_value(entry, keys.FLAG_DELIVERED),
@@ -144,7 +145,13 @@ class RocksStore:
         self._dirty(2)
 
     def mark_redelivered(self, queue: Any, entries: list[Any]) -> None:
-        pass  # the delivered flag was written at first delivery; recovery turns it into redelivered
+        # The delivered flag was written at first delivery; only a quorum queue's delivery count
+        # changes on a return.
+        if queue.quorum:
+            for entry in entries:
+                self._batch.put(keys.index_key(queue.store_id, entry.seq),
+                                self._index_value(entry, keys.FLAG_DELIVERED), self.cf["index"])
+            self._dirty(len(entries))
 
     def page_out(self, msg: Any) -> None:
         """Remember content of a message whose in-memory copy is being dropped before its batch syncs."""
