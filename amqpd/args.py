@@ -217,7 +217,7 @@ def validate_queue_args(name: str, vhost: str, args: dict[str, Any], durable: bo
         return ChannelError(ReplyCode.PRECONDITION_FAILED, text)
 
     dlx = args.get("x-dead-letter-exchange")
-    if dlx is not None and not isinstance(dlx, str):
+    if "x-dead-letter-exchange" in args and not isinstance(dlx, str):
         raise fail(f"invalid type '{amqp_type(dlx)}' for arg 'x-dead-letter-exchange' in {res}")
     if "x-queue-type" in args:
         err = _queue_type(args["x-queue-type"], args)
@@ -270,6 +270,10 @@ def validate_exchange_args(name: str, vhost: str, args: dict[str, Any]) -> None:
                            f"{resource_name('exchange', name, vhost)}")
 
 
+def _plain(value: Any) -> str:
+    return "none" if value is None else f"'{_fmt(value)}'"
+
+
 def _describe(present: bool, value: Any) -> str:
     if not present:
         return "none"
@@ -288,12 +292,12 @@ def assert_args_equivalent(kind: str, name: str, vhost: str, current: dict[str, 
             continue
         if key == "x-queue-type" and (cur if in_cur else req) == "classic" and not (in_cur and in_req):
             continue  # an absent x-queue-type means classic (rabbit_misc:assert_field_equivalence)
-        if in_cur and in_req and _type_class(cur) == _type_class(req):
-            # Same type, other value: RabbitMQ prints the bare values (rabbit_misc:val/1).
+        if in_cur and in_req:
+            # Both present: RabbitMQ prints the bare values (rabbit_misc:val/1 of the untyped values).
             raise ChannelError(
                 ReplyCode.PRECONDITION_FAILED,
                 f"inequivalent arg '{key}' for {resource_name(kind, name, vhost)}: "
-                f"received '{_fmt(req)}' but current is '{_fmt(cur)}'",
+                f"received {_plain(req)} but current is {_plain(cur)}",
             )
         raise ChannelError(
             ReplyCode.PRECONDITION_FAILED,

@@ -71,9 +71,12 @@ def parse_response(mechanism: str, response: bytes | str) -> tuple[str, str]:
         login, password = table.get("LOGIN"), table.get("PASSWORD")
         if not isinstance(login, (str, bytes)) or not isinstance(password, (str, bytes)):
             raise SASLError("AMQPLAIN response lacks LOGIN or PASSWORD")
-        as_str = (lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else v)
-        return as_str(login), as_str(password)
+        return _text(login), _text(password)
     raise SASLError(f"unsupported mechanism {mechanism!r}")
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 MECHANISMS = ("PLAIN", "AMQPLAIN")

@@ -72,8 +72,6 @@ class Message:
     def content(self) -> tuple[bytes, bytes]:
         """(content header payload, body); a PagedMessage reads them back from the store."""
         return self.header_payload, self.body
-    def content(self) -> tuple[bytes, bytes]:
-        return self.header_payload, self.body
 
 
     def all_routing_keys(self) -> list[str]:

@@ -72,7 +72,7 @@ class Exchange(abc.ABC):
         self.bindings: dict[tuple, Binding] = {}
 
     # -- binding bookkeeping (shared) -------------------------------------------------------------
-    def validate_binding(self, routing_key: str, arguments: dict[str, Any]) -> None:
+    def validate_binding(self, routing_key: str, arguments: dict[str, Any]) -> None:  # noqa: B027 - optional hook
         """Raise errors.ChannelError (406) if this type refuses such a binding. Default: anything goes."""
 
     def bind(self, binding: Binding) -> bool:

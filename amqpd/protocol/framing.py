@@ -25,16 +25,22 @@ _unpack_header = _HEADER.unpack_from
 _VALID_TYPES = frozenset((FRAME_METHOD, FRAME_HEADER, FRAME_BODY, FRAME_HEARTBEAT))
 
 
-def erl_binary(data: bytes, limit: int = 64) -> str:
-    """Format bytes the way RabbitMQ's error texts print an Erlang binary."""
-    data = bytes(data[:limit])
-    if data and all(32 <= b < 127 for b in data):
-        return '<<"' + data.decode("ascii").replace("\\", "\\\\").replace('"', '\\"') + '">>'
+def erl_binary(data: bytes, as_string: bool = True) -> str:
+    """Format bytes as RabbitMQ's error texts print an Erlang binary: ~p shows printable binaries as
+    strings, ~w (as_string=False) always as numbers."""
+    data = bytes(data)
+    if as_string and data and all(32 <= b < 127 or b in (9, 10, 13) or 160 <= b for b in data):
+        text = data.decode("latin-1")
+        for raw, esc in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\t", "\\t"), ("\r", "\\r")):
+            text = text.replace(raw, esc)
+        return '<<"' + text + '">>'
     return "<<" + ",".join(str(b) for b in data) + ">>"
 
 
 def frame_error(ftype: int, payload: bytes, reason: str, code: int = ReplyCode.FRAME_ERROR) -> ConnectionError:
-    return ConnectionError(code, f"type {ftype}, all octets = {erl_binary(payload)}: {reason}")
+    # rabbit_reader's payload_snippet: at most the first 16 octets are shown
+    which = "all" if len(payload) <= 16 else "first 16"
+    return ConnectionError(code, f"type {ftype}, {which} octets = {erl_binary(payload[:16])}: {reason}")
 
 
 class FrameBuffer:
@@ -79,11 +85,11 @@ class FrameBuffer:
                 end = pos + 7 + length
                 if end >= size:
                     break
-                if ftype not in _VALID_TYPES:
-                    self.error = frame_error(ftype, mv[pos + 7 : end], "unknown_frame")
-                    break
                 if buf[end] != FRAME_END:
                     self.error = frame_error(ftype, mv[pos + 7 : end], f"{{invalid_frame_end_marker,{buf[end]}}}")
+                    break
+                if ftype not in _VALID_TYPES:
+                    self.error = frame_error(ftype, mv[pos + 7 : end], "unknown_frame")
                     break
                 append((ftype, channel, bytes(mv[pos + 7 : end])))
                 pos = end + 1

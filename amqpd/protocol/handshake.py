@@ -57,10 +57,10 @@ def negotiate(field: str, client: int, server: int, minimum: int = 0) -> int:
     if client != 0 and client < minimum:
         raise ConnectionError(ReplyCode.NOT_ALLOWED,
                               f"negotiated {field} = {client} is lower than the minimum allowed value ({minimum})",
-                              10, 31)
+                              10, 30)
     if server != 0 and (client == 0 or client > server):
         detail = " (no limit)" if client == 0 and field == "channel_max" else ""
         raise ConnectionError(ReplyCode.NOT_ALLOWED,
                               f"negotiated {field} = {client}{detail} is higher than the maximum allowed value "
-                              f"({server})", 10, 31)
+                              f"({server})", 10, 30)
     return client

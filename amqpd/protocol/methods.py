@@ -13,7 +13,7 @@ from pamqp import base, commands
 from pamqp import frame as pamqp_frame
 
 from ..errors import ConnectionError, ReplyCode
-from .framing import FRAME_BODY, FRAME_END_BYTE, FRAME_HEADER, FRAME_METHOD, erl_binary
+from .framing import FRAME_BODY, FRAME_END_BYTE, FRAME_HEADER, FRAME_METHOD, erl_binary, frame_error
 
 PUBLISH_INDEX = commands.Basic.Publish.index  # 0x003C0028
 ACK_INDEX = commands.Basic.Ack.index
@@ -51,6 +51,8 @@ def decode_publish(payload: bytes) -> Publish:
     exchange, pos = _shortstr(payload, 6)
     routing_key, pos = _shortstr(payload, pos)
     bits = payload[pos]
+    if pos + 1 != len(payload):
+        raise IndexError("basic.publish frame longer than its arguments")
     return Publish(exchange, routing_key, bool(bits & 1), bool(bits & 2))
 
 
@@ -89,14 +91,14 @@ def _check_lengths(cls: type, payload: bytes) -> None:
             pos += 4 + _u32(payload, pos)[0]
         if pos > end:
             raise IndexError("argument past end of frame")
-    if pos > end:
-        raise IndexError("argument past end of frame")
+    if pos != end:
+        raise IndexError("method frame longer than its arguments")
 
 
 def decode_method(payload: bytes) -> base.Frame | Publish:
     """Decode a method frame payload. Raises ConnectionError with RabbitMQ's codes on garbage."""
     if len(payload) < 4:
-        raise ConnectionError(ReplyCode.FRAME_ERROR, f"cannot decode {erl_binary(payload)}")
+        raise frame_error(FRAME_METHOD, payload, "unknown_frame")
     index = _u32(payload, 0)[0]
     class_id, method_id = index >> 16, index & 0xFFFF
     try:
@@ -114,7 +116,7 @@ def decode_method(payload: bytes) -> base.Frame | Publish:
     except ConnectionError:
         raise
     except (struct.error, ValueError, IndexError, UnicodeDecodeError, KeyError, TypeError) as exc:
-        raise ConnectionError(ReplyCode.FRAME_ERROR, f"cannot decode {erl_binary(payload[4:])}",
+        raise ConnectionError(ReplyCode.FRAME_ERROR, f"cannot decode {erl_binary(payload[4:], as_string=False)}",
                               class_id, method_id) from exc
 
 

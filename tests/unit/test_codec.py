@@ -16,7 +16,7 @@ from pamqp import body, commands, header
 from pamqp import frame as pamqp_frame
 
 from amqpd.errors import ConnectionError, ReplyCode
-from amqpd.protocol.framing import FRAME_BODY, FrameBuffer
+from amqpd.protocol.framing import FRAME_BODY, FrameBuffer, erl_binary
 from amqpd.protocol.methods import (
     PUBLISH_INDEX,
     Publish,
@@ -119,11 +119,21 @@ def test_decode_method_uses_pamqp_for_other_methods():
 
 
 # ------------------------------------------------------------------------------- decode_method errors
+# RabbitMQ (rabbit_misc:frame_error/2) answers arguments it cannot decode with 501 "cannot decode <<...>>"
+# (the argument bytes after the 4 class/method bytes), naming the method's class/method ids.
 
-@pytest.mark.parametrize("n", range(4))
-def test_too_short_method_payload_is_frame_error(n):
-    err = decode_error(b"\x00\x3c\x00\x28"[:n])
+def cannot_decode(payload: bytes, n: int | None = None) -> ConnectionError:
+    """decode_method(payload[:n]) must be 501 'cannot decode <<argument bytes>>' naming the method."""
+    cut = payload if n is None else payload[:n]
+    err = decode_error(cut)
     assert err.reply_code == ReplyCode.FRAME_ERROR == 501
+    assert (err.class_id, err.method_id) == struct.unpack(">HH", cut[:4])
+    assert err.text == f"cannot decode {erl_binary(cut[4:], as_string=False)}"
+    return err
+
+
+def test_too_short_method_payload_is_unknown_frame_like_rabbitmq():
+    assert decode_error(b"\x00\x3c").text == "type 1, all octets = <<0,60>>: unknown_frame"
 
 
 @pytest.mark.parametrize(("class_id", "method_id"), [(0, 0), (99, 1), (60, 999), (10, 12), (65535, 65535)])
@@ -137,22 +147,28 @@ def test_unknown_class_or_method(class_id, method_id):
 def test_truncated_publish_is_frame_error_at_every_length():
     payload = publish_payload("amq.topic", "a.b.c", 1)
     for n in range(4, len(payload)):
-        err = decode_error(payload[:n])
-        assert err.reply_code == 501, n
+        err = cannot_decode(payload, n)
         assert (err.class_id, err.method_id) == (60, 40)
+
+
+def test_truncated_publish_texts():
+    payload = publish_payload("amq.topic", "a.b.c", 1)
+    assert decode_error(payload[:4]).text == "cannot decode <<>>"
+    assert decode_error(payload[:7]).text == "cannot decode <<0,0,9>>"
+    assert decode_error(payload[:-1]).text == "cannot decode <<0,0,9,97,109,113,46,116,111,112,105,99,5,97,46,98,46,99>>"
 
 
 def test_publish_shortstr_past_end_of_frame():
     # exchange claims 200 bytes, only 3 follow
-    err = decode_error(struct.pack(">IH", PUBLISH_INDEX, 0) + b"\xc8abc")
-    assert err.reply_code == 501
+    err = cannot_decode(struct.pack(">IH", PUBLISH_INDEX, 0) + b"\xc8abc")
+    assert err.text == "cannot decode <<0,0,200,97,98,99>>"
 
 
 def test_publish_invalid_utf8_name_is_frame_error():
     payload = struct.pack(">IH", PUBLISH_INDEX, 0) + b"\x02\xff\xfe" + b"\x00" + b"\x00"
     with pytest.raises(UnicodeDecodeError):
         pamqp_publish(payload)  # pamqp refuses it too
-    assert decode_error(payload).reply_code == 501
+    assert cannot_decode(payload).text == "cannot decode <<0,0,2,255,254,0,0>>"
 
 
 TRUNCATION_CASES = [
@@ -165,6 +181,10 @@ TRUNCATION_CASES = [
     commands.Basic.Consume(queue="q1", consumer_tag="c1", arguments={"x-priority": 5}),
     commands.Connection.TuneOk(channel_max=2047, frame_max=131072, heartbeat=60),
     commands.Channel.Close(reply_code=200, reply_text="bye", class_id=0, method_id=0),
+    commands.Channel.Open(),
+    commands.Connection.Open(virtual_host="/"),
+    commands.Connection.StartOk(client_properties={"product": "t"}, mechanism="PLAIN",
+                                response="\x00guest\x00guest", locale="en_US"),
 ]
 
 
@@ -174,22 +194,42 @@ def test_truncated_arguments_are_frame_error(method):
     assert type(decode_method(payload)) is type(method)
     cls_id, meth_id = class_method(method)
     for n in range(4, len(payload)):
-        err = decode_error(payload[:n])
-        assert err.reply_code == 501, (method.name, n)
-        assert (err.class_id, err.method_id) == (cls_id, meth_id)
+        err = cannot_decode(payload, n)
+        assert (err.class_id, err.method_id) == (cls_id, meth_id), (method.name, n)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: decode_method accepts a method whose last argument is a "
-                                       "short/long string cut short (pamqp's decode.short_str/long_str slice "
-                                       "without checking the length); RabbitMQ answers 501 frame_error")
-@pytest.mark.parametrize(("payload", "what"), [
-    (b"\x00\x14\x00\x0a\x05ab", "channel.open out-of-band shortstr claims 5 bytes, 2 present"),
+@pytest.mark.parametrize(("payload", "text"), [
+    (b"\x00\x14\x00\x0a\x05ab", "cannot decode <<5,97,98>>"),  # channel.open out-of-band: 5 bytes claimed, 2 present
+    (b"\x00\x14\x00\x0a", "cannot decode <<>>"),  # channel.open without its shortstr
     (encode_method(0, commands.Connection.StartOk(client_properties={}, mechanism="PLAIN",
                                                   response="\x00guest\x00guest", locale="en_US"))[7:-3],
-     "connection.start-ok locale cut by 2 bytes"),
-], ids=["channel.open", "connection.start-ok"])
-def test_truncated_trailing_string_is_frame_error(payload, what):
-    assert decode_error(payload).reply_code == 501, what
+     None),  # connection.start-ok with its locale (the last argument) cut by 2 bytes
+    (encode_method(0, commands.Connection.Open(virtual_host="/vh"))[7:-3], None),  # insist bit and reserved-2 cut
+    (b"\x00\x0a\x00\x15\x00\x00\x00\x10ab", "cannot decode <<0,0,0,16,97,98>>"),  # secure-ok longstr: 16 claimed
+    (b"\x00\x0a\x00\x15\x00\x00\x10", "cannot decode <<0,0,16>>"),  # secure-ok: longstr length field cut
+], ids=["channel.open", "channel.open-empty", "connection.start-ok", "connection.open", "secure-ok", "secure-ok-len"])
+def test_truncated_trailing_string_is_frame_error(payload, text):
+    # pamqp slices strings without checking they fit; decode_method walks the argument lengths first
+    err = cannot_decode(payload)
+    if text is not None:
+        assert err.text == text
+
+
+def test_string_length_walk_counts_bits_as_one_octet():
+    # basic.consume: ticket, queue, consumer-tag, then 4 bits in one octet, then the arguments table
+    payload = encode_method(1, commands.Basic.Consume(queue="q", consumer_tag="c", no_ack=True, exclusive=True))[7:-1]
+    assert type(decode_method(payload)) is commands.Basic.Consume
+    cannot_decode(payload, len(payload) - 4)  # the table's length field cut
+
+
+def test_cannot_decode_prints_bytes_as_numbers_like_rabbitmq():
+    # channel.open whose shortstr length byte is 'a' (97): the argument bytes are all printable
+    assert decode_error(b"\x00\x14\x00\x0aab").text == "cannot decode <<97,98>>"
+
+
+def test_bytes_after_the_last_argument_are_frame_error_like_rabbitmq():
+    with pytest.raises(ConnectionError):
+        decode_method(b"\x00\x14\x00\x0a\x00x")  # channel.open + one stray byte
 
 
 # ------------------------------------------------------------------------------- basic.deliver out

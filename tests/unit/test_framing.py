@@ -1,7 +1,7 @@
 """Unit tests for amqpd.protocol.framing: the sans-IO FrameBuffer, driven from byte literals.
 
-Every test feeds bytes and looks at the (type, channel, payload) triples that come out, the 501 errors,
-and len(fb) (the bytes still buffered).
+Every test feeds bytes and looks at the (type, channel, payload) triples that come out, fb.error (the 501
+set on a malformed frame; feed() never raises) and len(fb) (the bytes still buffered).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from amqpd.protocol.framing import (
     HEARTBEAT_FRAME,
     PROTOCOL_HEADER,
     FrameBuffer,
+    erl_binary,
     frame,
 )
 
@@ -59,11 +60,16 @@ def feed_all(fb: FrameBuffer, chunks) -> list[tuple[int, int, bytes]]:
     return out
 
 
-def frame_error(fb: FrameBuffer, data: bytes) -> ConnectionError:
-    with pytest.raises(ConnectionError) as info:
-        fb.feed(data)
-    assert info.value.reply_code == ReplyCode.FRAME_ERROR == 501
-    return info.value
+def feed_error(fb: FrameBuffer, data: bytes, before=()) -> ConnectionError:
+    """Feed data that ends in (or contains) a malformed frame: feed() does not raise, it returns the complete
+    frames before the bad one and sets fb.error, a 501 naming class/method 0/0."""
+    assert fb.error is None
+    assert fb.feed(data) == list(before)
+    err = fb.error
+    assert isinstance(err, ConnectionError)
+    assert err.reply_code == ReplyCode.FRAME_ERROR == 501
+    assert (err.class_id, err.method_id) == (0, 0)
+    return err
 
 
 def triple(raw: bytes) -> tuple[int, int, bytes]:
@@ -126,7 +132,9 @@ def test_empty_feed_and_empty_buffer():
 
 def test_several_frames_in_one_feed():
     fb = FrameBuffer()
+    assert fb.error is None
     assert fb.feed(STREAM) == EXPECTED
+    assert fb.error is None
     assert len(fb) == 0
 
 
@@ -187,6 +195,7 @@ def test_random_chunkings():
         chunks = random_chunks(stream, rng, rng.choice((3, 9, 40, 200)))
         assert b"".join(chunks) == stream
         assert feed_all(fb, chunks) == expected
+        assert fb.error is None
         assert len(fb) == 0
 
 
@@ -214,48 +223,81 @@ def test_incomplete_frame_returns_nothing():
 
 
 # -------------------------------------------------------------------------------------- frame size
+# RabbitMQ (rabbit_reader:handle_input/3) refuses a frame as soon as its 7-byte header declares a payload
+# larger than frame_max: a payload of up to frame_max octets is accepted (8 octets of slack for clients that
+# forget the frame overhead), and the text names frame_max - 8 as the limit.
 
 def header7(ftype: int, channel: int, size: int) -> bytes:
     return struct.pack(">BHI", ftype, channel, size)
 
 
-def test_frame_of_exactly_frame_max_is_accepted():
+def too_large(ftype: int, size: int, frame_max: int) -> str:
+    return f"type {ftype}, all octets = <<>>: {{frame_too_large,{size},{frame_max - 8}}}"
+
+
+@pytest.mark.parametrize("size", [0, 4096 - 8, 4096 - 1, 4096])
+def test_payload_up_to_frame_max_is_accepted(size):
     fb = FrameBuffer(frame_max=4096)
-    payload = b"x" * (4096 - 8)
+    payload = b"x" * size
     assert fb.feed(frame(FRAME_BODY, 1, payload)) == [(FRAME_BODY, 1, payload)]
+    assert fb.error is None
+    assert len(fb) == 0
+
+
+def test_payload_one_over_frame_max_is_refused():
+    fb = FrameBuffer(frame_max=4096)
+    err = feed_error(fb, frame(FRAME_BODY, 1, b"x" * 4097))
+    assert err.text == too_large(FRAME_BODY, 4097, 4096) == "type 3, all octets = <<>>: {frame_too_large,4097,4088}"
 
 
 def test_oversize_frame_rejected_before_its_payload_arrives():
     fb = FrameBuffer(frame_max=4096)
-    # frame size 4097: one byte over; only the header and the first payload byte are sent
-    err = frame_error(fb, header7(FRAME_BODY, 1, 4096 - 8 + 1) + b"x")
-    assert "4097" in err.text and "4096" in err.text
+    # only the header and the first payload byte are sent
+    err = feed_error(fb, header7(FRAME_BODY, 1, 4097) + b"x")
+    assert err.text == too_large(FRAME_BODY, 4097, 4096)
 
 
 def test_huge_declared_size_rejected_without_waiting_for_payload():
     fb = FrameBuffer(frame_max=131072)
-    frame_error(fb, header7(FRAME_METHOD, 1, 0xFFFFFFFF) + b"\x00")
+    err = feed_error(fb, header7(FRAME_METHOD, 1, 0xFFFFFFFF) + b"\x00")
+    assert err.text == "type 1, all octets = <<>>: {frame_too_large,4294967295,131064}"
+
+
+def test_oversize_frame_rejected_from_the_7_byte_header_alone():
+    fb = FrameBuffer(frame_max=4096)
+    assert fb.feed(header7(FRAME_BODY, 1, 5000)[:6]) == []
+    assert fb.error is None  # 6 bytes are not a header yet
+    err = feed_error(fb, header7(FRAME_BODY, 1, 5000)[6:])
+    assert err.text == too_large(FRAME_BODY, 5000, 4096)
+
+
+def test_lone_7_byte_oversize_header():
+    fb = FrameBuffer(frame_max=4096)
+    err = feed_error(fb, header7(FRAME_HEADER, 9, 5000))
+    assert err.text == too_large(FRAME_HEADER, 5000, 4096)
 
 
 def test_oversize_frame_after_a_good_one_in_the_same_feed():
     fb = FrameBuffer(frame_max=4096)
-    # the oversize header is the only thing after the good frame: 7 bytes are enough here
-    frame_error(fb, HEARTBEAT + header7(FRAME_BODY, 1, 5000))
-
-
-@pytest.mark.xfail(strict=True, reason="BUG: feed() returns [] when fewer than 8 bytes are buffered "
-                                       "(`if size < 8`), so a lone 7-byte header is not checked against "
-                                       "frame_max until one more byte arrives")
-def test_oversize_frame_rejected_from_the_7_byte_header_alone():
-    fb = FrameBuffer(frame_max=4096)
-    frame_error(fb, header7(FRAME_BODY, 1, 5000))
+    # the good frame is still returned, so the connection handles it before closing
+    err = feed_error(fb, HEARTBEAT + header7(FRAME_BODY, 1, 5000), before=[(FRAME_HEARTBEAT, 0, b"")])
+    assert err.text == too_large(FRAME_BODY, 5000, 4096)
 
 
 def test_oversize_header_split_across_feeds():
     fb = FrameBuffer(frame_max=4096)
     raw = header7(FRAME_BODY, 1, 5000) + b"x"
     assert fb.feed(raw[:4]) == []
-    frame_error(fb, raw[4:])
+    assert fb.error is None
+    err = feed_error(fb, raw[4:])
+    assert err.text == too_large(FRAME_BODY, 5000, 4096)
+
+
+def test_size_is_checked_before_the_frame_type():
+    # an unknown type with an oversize header is reported as too large, from the header alone
+    fb = FrameBuffer(frame_max=4096)
+    err = feed_error(fb, header7(4, 1, 5000))
+    assert err.text == too_large(4, 5000, 4096)
 
 
 def test_frame_max_zero_means_no_limit():
@@ -265,6 +307,7 @@ def test_frame_max_zero_means_no_limit():
     assert len(fb) == 0
     # a header announcing 4 GiB is not an error either: the buffer just waits for the payload
     assert fb.feed(header7(FRAME_BODY, 3, 0xFFFFFFF0) + b"abc") == []
+    assert fb.error is None
     assert len(fb) == 10
 
 
@@ -273,7 +316,8 @@ def test_frame_max_can_be_changed_after_tuning():
     big = frame(FRAME_BODY, 1, b"y" * 10000)
     assert fb.feed(big) == [(FRAME_BODY, 1, b"y" * 10000)]
     fb.frame_max = 4096
-    frame_error(fb, big)
+    err = feed_error(fb, big)
+    assert err.text == too_large(FRAME_BODY, 10000, 4096)
 
 
 # ------------------------------------------------------------------------------------ bad frames
@@ -281,38 +325,128 @@ def test_frame_max_can_be_changed_after_tuning():
 @pytest.mark.parametrize("end", [0x00, 0xCD, 0xCF, 0xFF])
 def test_bad_end_byte(end):
     fb = FrameBuffer()
-    err = frame_error(fb, CONTENT_BODY[:-1] + bytes([end]))
-    assert "end" in err.text
+    err = feed_error(fb, CONTENT_BODY[:-1] + bytes([end]))
+    assert err.text == f'type 3, all octets = <<"hello">>: {{invalid_frame_end_marker,{end}}}'
 
 
 def test_bad_end_byte_arriving_in_a_later_feed():
     fb = FrameBuffer()
     assert fb.feed(CONTENT_BODY[:-1]) == []
-    frame_error(fb, b"\x00")
+    assert fb.error is None
+    err = feed_error(fb, b"\x00")
+    assert err.text == 'type 3, all octets = <<"hello">>: {invalid_frame_end_marker,0}'
 
 
 def test_bad_end_byte_after_good_frames():
     fb = FrameBuffer()
-    frame_error(fb, CHANNEL_OPEN + HEARTBEAT[:-1] + b"\x00")
+    err = feed_error(fb, CHANNEL_OPEN + HEARTBEAT[:-1] + b"\x00", before=[EXPECTED[0]])
+    assert err.text == "type 8, all octets = <<>>: {invalid_frame_end_marker,0}"
+
+
+def test_bad_end_byte_with_binary_payload():
+    fb = FrameBuffer()
+    err = feed_error(fb, CHANNEL_OPEN[:-1] + b"\x01")
+    assert err.text == "type 1, all octets = <<0,20,0,10,0>>: {invalid_frame_end_marker,1}"
 
 
 @pytest.mark.parametrize("ftype", [0, 4, 5, 6, 7, 9, 65, 0xCE, 0xFF])
 def test_unknown_frame_type(ftype):
     fb = FrameBuffer()
-    err = frame_error(fb, frame(ftype, 1, b"abc"))
-    assert str(ftype) in err.text
+    err = feed_error(fb, frame(ftype, 1, b"abc"))
+    assert err.text == f'type {ftype}, all octets = <<"abc">>: unknown_frame'
 
 
-def test_unknown_frame_type_detected_from_the_header():
+def test_unknown_frame_type_with_empty_payload():
     fb = FrameBuffer()
-    # only the header and one payload byte of a frame that claims 1000 bytes
-    frame_error(fb, header7(4, 1, 1000) + b"x")
+    err = feed_error(fb, HEARTBEAT + frame(7, 0, b""), before=[(FRAME_HEARTBEAT, 0, b"")])
+    assert err.text == "type 7, all octets = <<>>: unknown_frame"
+
+
+def test_unknown_frame_type_detected_once_the_whole_frame_is_there():
+    fb = FrameBuffer()
+    raw = frame(4, 1, b"x" * 1000)
+    assert fb.feed(raw[:8]) == []  # the header and one payload byte: not judged yet
+    assert fb.error is None
+    assert fb.feed(raw[8:-1]) == []  # everything but the end byte
+    assert fb.error is None
+    err = feed_error(fb, raw[-1:])
+    assert err.text == 'type 4, first 16 octets = <<"xxxxxxxxxxxxxxxx">>: unknown_frame'
 
 
 def test_protocol_header_is_not_a_frame():
-    # "AMQP" starts with 0x41 = 65, not a frame type: the connection handles the 8-byte header itself
+    # "AMQP\0\0\x09\x01" read as a frame header: type 65 ('A'), and a size of 0x50000009 ("P\0\0\x09"),
+    # far over frame_max; the connection handles the 8-byte protocol header itself
     fb = FrameBuffer()
-    frame_error(fb, PROTOCOL_HEADER)
+    err = feed_error(fb, PROTOCOL_HEADER)
+    assert err.text == too_large(65, 0x50000009, 131072)
+
+
+# -------------------------------------------------------------------------- after a malformed frame
+
+def test_error_is_sticky_and_nothing_more_is_returned():
+    fb = FrameBuffer()
+    err = feed_error(fb, frame(9, 0, b"") + HEARTBEAT)
+    assert fb.feed(HEARTBEAT) == []
+    assert fb.feed(STREAM) == []
+    assert fb.feed(b"") == []
+    assert fb.error is err
+
+
+def test_frames_after_the_malformed_one_in_the_same_feed_are_not_returned():
+    fb = FrameBuffer()
+    feed_error(fb, CHANNEL_OPEN + frame(FRAME_BODY, 1, b"hello")[:-1] + b"\x00" + CONTENT_BODY + HEARTBEAT,
+               before=[EXPECTED[0]])
+
+
+def test_frames_from_earlier_feeds_are_kept():
+    fb = FrameBuffer(frame_max=4096)
+    assert fb.feed(STREAM) == EXPECTED
+    feed_error(fb, CONTENT_BODY + header7(FRAME_BODY, 1, 4097), before=[EXPECTED[2]])
+
+
+@pytest.mark.parametrize("cut", range(1, len(STREAM)))
+def test_error_after_split_stream(cut):
+    # good frames split anywhere, then a frame with a bad end byte: every good frame comes out exactly once
+    fb = FrameBuffer()
+    data = STREAM + CONTENT_BODY[:-1] + b"\xff"
+    got = fb.feed(data[:cut])
+    assert fb.error is None
+    got += fb.feed(data[cut:])
+    assert got == EXPECTED
+    assert fb.error is not None
+    assert fb.error.text == 'type 3, all octets = <<"hello">>: {invalid_frame_end_marker,255}'
+
+
+def test_long_payload_is_cut_to_its_first_16_octets_like_rabbitmq():
+    fb = FrameBuffer()
+    err = feed_error(fb, frame(FRAME_BODY, 1, b"0123456789abcdefXYZ")[:-1] + b"\x00")
+    assert err.text == 'type 3, first 16 octets = <<"0123456789abcdef">>: {invalid_frame_end_marker,0}'
+
+
+def test_bad_end_byte_is_reported_before_an_unknown_type_like_rabbitmq():
+    fb = FrameBuffer()
+    err = feed_error(fb, frame(4, 1, b"abc")[:-1] + b"\x00")
+    assert err.text == 'type 4, all octets = <<"abc">>: {invalid_frame_end_marker,0}'
+
+
+# ------------------------------------------------------------------------------------ erl_binary
+
+@pytest.mark.parametrize(("data", "text"), [
+    (b"abc", '<<"abc">>'),
+    (b"\x00", "<<0>>"),
+    (b"", "<<>>"),
+    (b"hello world", '<<"hello world">>'),
+    (b"a\x00", "<<97,0>>"),  # one unprintable byte: every byte as a number, as Erlang's ~p does
+    (b"\x00\x14\x00\x0a", "<<0,20,0,10>>"),
+    (b"\x7f", "<<127>>"),
+    (b'a"b\\c', '<<"a\\"b\\\\c">>'),  # " and \ escaped inside the string form
+])
+def test_erl_binary(data, text):
+    assert erl_binary(data) == text
+
+
+def test_erl_binary_accepts_a_memoryview():
+    assert erl_binary(memoryview(b"xabcx")[1:4]) == '<<"abc">>'
 
 
 # ------------------------------------------------------------------------ property: any frame list
@@ -346,6 +480,7 @@ def make_frame(rng: random.Random) -> bytes:
 def check_roundtrip(raws: list[bytes], chunks: list[bytes]) -> None:
     fb = FrameBuffer(frame_max=0)
     got = feed_all(fb, chunks)
+    assert fb.error is None
     assert got == [triple(r) for r in raws]
     assert [frame(*t) for t in got] == raws
     assert len(fb) == 0
