@@ -106,10 +106,11 @@ class QEntry:
     """A message's place in one queue. seq orders the queue, so requeues return to their position.
 
     Everything a restart must restore lives here: priority (fixed at enqueue), the absolute expiry
-    deadline (wall-clock seconds, None when the message never expires) and the quorum delivery count.
+    deadline (wall-clock seconds, None when the message never expires), the quorum delivery count and,
+    for a message a quorum queue serves first because it was returned, its place among the returns.
     """
 
-    __slots__ = ("msg", "seq", "redelivered", "queue", "priority", "expires", "delivery_count")
+    __slots__ = ("msg", "seq", "redelivered", "queue", "priority", "expires", "delivery_count", "returned")
 
     def __init__(self, msg: Message, seq: int, queue: Any) -> None:
         self.msg = msg
@@ -119,6 +120,7 @@ class QEntry:
         self.priority = 0
         self.expires: float | None = None
         self.delivery_count = 0
+        self.returned = 0
 
 
 class PagedMessage(Message):
@@ -127,11 +129,14 @@ class PagedMessage(Message):
     Large backlogs keep only this stub in memory; header and body are read back on delivery.
     """
 
-    __slots__ = ("store", "_priority")
+    __slots__ = ("store", "_priority", "_named")
 
-    def __init__(self, store: Any, msg_id: int, exchange: str, routing_key: str, priority: int,
+    def __init__(self, store: Any, msg_id: int, exchange: str | None, routing_key: str, priority: int,
                  body_size: int, props: Props | None = None) -> None:
         self.store = store
+        # A stub made at boot learns its exchange and routing key(s) from its record on first load.
+        self._named = exchange is not None
+        exchange = exchange or ""
         self.id = msg_id
         self.exchange = exchange
         self.routing_key = routing_key
@@ -154,9 +159,10 @@ class PagedMessage(Message):
         return paged
 
     def content(self) -> tuple[bytes, bytes]:
-        exchange, routing_key, header, body = self.store.load(self.id)
-        if not self.exchange and exchange:
-            self.exchange, self.routing_key = exchange, routing_key
+        exchange, routing_key, header, body, keys = self.store.load(self.id)
+        if not self._named:
+            self.exchange, self.routing_key, self.routing_keys = exchange, routing_key, keys
+            self._named = True
         return header, body
 
     @property  # type: ignore[override]

@@ -88,6 +88,7 @@ class Queue:
         # Only durable, non-exclusive queues write through to the store.
         self.store = vhost.store if durable and exclusive_owner is None else None
         self.store_id = 0
+        self.next_return = 1  # quorum queues: order of returned messages, kept across restarts
         self.page_threshold = getattr(vhost, "page_threshold", 0)
         # -- arguments, read once (args.py validated them) --
         self.quorum = args.get("x-queue-type") == "quorum"
@@ -133,7 +134,7 @@ class Queue:
         entry = QEntry(msg, self.next_seq, self)
         self.next_seq += 1
         self.ready.append(entry)
-        if self.store is not None and msg.persistent:
+        if self.store is not None and (msg.persistent or self.quorum):
             self.store.add_message(self, entry)
             if self.page_threshold and len(self.ready) > self.page_threshold:
                 entry.msg = PagedMessage.from_message(self.store, msg)
@@ -161,7 +162,7 @@ class Queue:
             now = time.time()
             entry.expires = now + ttl / 1000
             self._expiring = True
-        if self.store is not None and msg.persistent:
+        if self.store is not None and (msg.persistent or self.quorum):
             self.store.add_message(self, entry)
         if not ready and self.consumers:
             chosen = self._pick()
@@ -346,12 +347,12 @@ class Queue:
             deadletter.dead_letter(self, [e.msg for e in entries], "rejected")
 
     def _drop(self, entry: QEntry) -> None:
-        if self.store is not None and entry.msg.persistent:
+        if self.store is not None and (entry.msg.persistent or self.quorum):
             self.store.remove_message(self, entry)
 
     def delivering(self, entry: QEntry) -> None:
         """First delivery of a stored message: record it so a restart marks it redelivered."""
-        if self.store is not None and entry.msg.persistent and not entry.redelivered:
+        if self.store is not None and (entry.msg.persistent or self.quorum) and not entry.redelivered:
             self.store.mark_delivered(self, entry)
 
     def requeue(self, entries: list[QEntry], consumer_gone: bool = False) -> None:
@@ -370,8 +371,20 @@ class Queue:
             entry.redelivered = True
             if entry.expires is not None:
                 self._expiring = True
-        if self.quorum and not consumer_gone and self.delivery_limit is None:
-            self.ready.append_all(entries)
+        if self.quorum:
+            if not consumer_gone and self.delivery_limit is None:
+                # back of the queue: a new place in publish order, on disk too
+                for entry in entries:
+                    old_seq, entry.seq, entry.returned = entry.seq, self.next_seq, 0
+                    self.next_seq += 1
+                    if self.store is not None and (entry.msg.persistent or self.quorum):
+                        self.store.move(self, entry, old_seq)
+                self.ready.append_all(entries)
+            else:
+                for entry in entries:
+                    entry.returned = self.next_return
+                    self.next_return += 1
+                self.ready.requeue(entries)
         else:
             self.ready.requeue(entries)
         if self.store is not None:
@@ -452,7 +465,7 @@ class Queue:
         entries = self.ready.clear()
         if self.store is not None:
             for entry in entries:
-                if entry.msg.persistent:
+                if entry.msg.persistent or self.quorum:
                     self.store.remove_message(self, entry)
         return len(entries)
 

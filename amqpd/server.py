@@ -46,6 +46,10 @@ class Broker:
                               protocol="amqp")
 
     @property
+    def addresses(self) -> list[tuple[str, int]]:
+        return [s.getsockname()[:2] for srv in self.servers for s in srv.sockets]
+
+    @property
     def ports(self) -> list[int]:
         return [s.getsockname()[1] for srv in self.servers for s in srv.sockets]
 
@@ -96,7 +100,7 @@ async def serve(config: Config) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    broker.log.info("started", data_dir=str(config.data_dir),
+    broker.log.info("started", listeners=[f"{h}:{p}" for h, p in broker.addresses], data_dir=str(config.data_dir),
                     config_file=str(config.config_file) if config.config_file else None)
     await stop.wait()
     broker.log.info("shutting down")

@@ -123,6 +123,8 @@ class VHost:
         for b in list(ex.bindings.values()):
             ex.unbind(b)
             self._forget(b)
+            if ex.durable and _stored(b.destination):
+                self.store.remove_binding(self.name, b)
         self._remove_bindings_to(ex)
         if ex.durable:
             self.store.delete_exchange(self.name, ex)

@@ -80,6 +80,7 @@ class Channel:
         self._confirm_ready = 0  # highest seq that may be acked
         # confirms that wait for a store sync, and any that follow them, in publish order; batch 0 = no wait
         self._confirm_wait: deque[tuple[int, int, bool]] = deque()  # (seq, batch, nack)
+        self._commit_wait: deque[int] = deque()  # store batches tx.commit-oks wait for
         self.tx = False
         self.tx_publishes: list[tuple[Publish, Message]] = []
         self.tx_acks: list[tuple[int, QEntry, Consumer | None, bool]] = []  # (tag, entry, consumer, requeue?)
@@ -271,9 +272,32 @@ class Channel:
             self.send(commands.Basic.Nack(delivery_tag=seq, multiple=False, requeue=True))  # RabbitMQ's default bit
         self._confirmed_upto = self._confirm_ready = seq
 
+    def commit_ok_after_sync(self) -> None:
+        store = self.vhost.store
+        self._commit_wait.append(store.batch_no)
+        store.waiters.add(self)
+        self.conn.want_confirm_flush(self)
+
+    def _flush_commits(self) -> None:
+        store = self.vhost.store
+        wait = self._commit_wait
+        while wait and wait[0] <= store.synced_no:
+            if wait.popleft() in store.failed:
+                raise ChannelError(ReplyCode.INTERNAL_ERROR, "tx.commit failed: the store could not write")
+            self.send(commands.Tx.CommitOk())
+        if wait:
+            store.waiters.add(self)
+
     def flush_confirms(self) -> None:
         if self.state != OPEN:
             return
+        if self._commit_wait:
+            try:
+                self._flush_commits()
+            except ChannelError as exc:
+                exc.class_id, exc.method_id = 90, 20
+                self.conn.channel_error(self, exc)
+                return
         wait = self._confirm_wait
         if wait:
             store = self.vhost.store

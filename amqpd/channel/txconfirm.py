@@ -31,13 +31,19 @@ def tx_commit(ch: Channel, m: commands.Tx.Commit) -> None:
         raise ChannelError(ReplyCode.PRECONDITION_FAILED, "channel is not transactional")
     publishes, ch.tx_publishes = ch.tx_publishes, []
     acks, ch.tx_acks = ch.tx_acks, []
+    stored = False
     for pub, msg in publishes:
         ex = ch.vhost.exchanges.get(pub.exchange)
         if ex is not None:
             ch._route_and_enqueue(pub, ex, msg)
+            stored = stored or bool(msg.id)
     for tag, entry, consumer, requeue in acks:
         ch.settle([(tag, entry, consumer)], requeue)
-    ch.send(commands.Tx.CommitOk())
+    if stored:
+        # commit-ok promises the persistent messages are safe: send it once their batch is synced
+        ch.commit_ok_after_sync()
+    else:
+        ch.send(commands.Tx.CommitOk())
 
 
 @handles(commands.Tx.Rollback)

@@ -10,8 +10,8 @@ FORMAT_VERSION = 1
 _U64 = struct.Struct(">Q")
 _U64U64 = struct.Struct(">QQ")
 # index value: message id, flags, priority, expiry deadline (ms since epoch, 0 = none), body size,
-# delivery count (quorum queues' x-delivery-count)
-_INDEX = struct.Struct(">QBBQII")
+# delivery count (quorum queues' x-delivery-count), place among a quorum queue's returns (0 = none)
+_INDEX = struct.Struct(">QBBQIIQ")
 
 FLAG_DELIVERED = 1
 
@@ -38,11 +38,11 @@ def queue_range(queue_id: int) -> tuple[bytes, bytes]:
 
 
 def index_value(msg_id: int, flags: int, priority: int, expires_at: int, body_size: int,
-                delivery_count: int = 0) -> bytes:
-    return _INDEX.pack(msg_id, flags, priority, expires_at, body_size, delivery_count)
+                delivery_count: int = 0, returned: int = 0) -> bytes:
+    return _INDEX.pack(msg_id, flags, priority, expires_at, body_size, delivery_count, returned)
 
 
-def parse_index_value(value: bytes) -> tuple[int, int, int, int, int, int]:
+def parse_index_value(value: bytes) -> tuple[int, int, int, int, int, int, int]:
     return _INDEX.unpack(value)
 
 

@@ -11,7 +11,6 @@ from typing import Any
 from pamqp import decode, encode
 
 RECORD_VERSION = 1
-_MSG_HEAD = struct.Struct(">BBB")  # version, len(exchange) is variable: see below
 
 
 def encode_table(table: dict[str, Any] | None) -> str:
@@ -33,26 +32,40 @@ def decode_record(raw: bytes) -> dict[str, Any]:
     return rec
 
 
-def encode_message(exchange: str, routing_key: str, header_payload: bytes, body: bytes) -> bytes:
+def encode_message(exchange: str, routing_key: str, header_payload: bytes, body: bytes,
+                   routing_keys: list[str] | None = None) -> bytes:
+    """routing_keys: every key the message was routed with when CC/BCC added some (dead-lettering
+    without x-dead-letter-routing-key routes with all of them, also after a restart)."""
     ex = exchange.encode()
-    rk = routing_key.encode()
-    return b"".join((bytes((RECORD_VERSION, len(ex))), ex, bytes((len(rk),)), rk,
-                     struct.pack(">I", len(header_payload)), header_payload, body))
+    parts = [bytes((RECORD_VERSION, len(ex))), ex]
+    keys = routing_keys if routing_keys else [routing_key]
+    parts.append(struct.pack(">H", len(keys)))
+    for k in keys:
+        kb = k.encode()
+        parts.append(bytes((len(kb),)))
+        parts.append(kb)
+    parts += [struct.pack(">I", len(header_payload)), header_payload, body]
+    return b"".join(parts)
 
 
-def decode_message(raw: bytes) -> tuple[str, str, bytes, bytes]:
+def decode_message(raw: bytes) -> tuple[str, str, bytes, bytes, list[str] | None]:
+    """(exchange, routing key, content header, body, all routing keys or None when just one)."""
     if not raw or raw[0] != RECORD_VERSION:
         raise ValueError("unknown message record version")
     pos = 1
     n = raw[pos]
     exchange = raw[pos + 1 : pos + 1 + n].decode()
     pos += 1 + n
-    n = raw[pos]
-    routing_key = raw[pos + 1 : pos + 1 + n].decode()
-    pos += 1 + n
+    count = struct.unpack_from(">H", raw, pos)[0]
+    pos += 2
+    keys = []
+    for _ in range(count):
+        n = raw[pos]
+        keys.append(raw[pos + 1 : pos + 1 + n].decode())
+        pos += 1 + n
     hlen = struct.unpack_from(">I", raw, pos)[0]
     pos += 4
     header = raw[pos : pos + hlen]
-    if len(header) != hlen:
+    if len(header) != hlen or not keys:
         raise ValueError("truncated message record")
-    return exchange, routing_key, header, raw[pos + hlen :]
+    return exchange, keys[0], header, raw[pos + hlen :], (keys if len(keys) > 1 else None)

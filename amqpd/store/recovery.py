@@ -79,7 +79,7 @@ def recover(broker: Any, store: Any, threshold: int) -> dict[str, Any]:
         store.binding_ids[store.binding_identity(vh.name, b)] = keys.key_id(key)
 
     cleanup = WriteBatch(raw_mode=True)
-    per_queue: dict[int, list[tuple[int, int, int, int, int, int, int]]] = {}
+    per_queue: dict[int, list[tuple[int, ...]]] = {}
     refs = store.refs
     orphans = 0
     for key, value in t["index"].items():
@@ -88,8 +88,8 @@ def recover(broker: Any, store: Any, threshold: int) -> dict[str, Any]:
             cleanup.delete(key, store.cf["index"])
             orphans += 1
             continue
-        mid, flags, prio, expires, size, count = keys.parse_index_value(value)
-        per_queue.setdefault(qid, []).append((seq, mid, flags, prio, expires, size, count))
+        mid, flags, prio, expires, size, count, returned = keys.parse_index_value(value)
+        per_queue.setdefault(qid, []).append((seq, mid, flags, prio, expires, size, count, returned))
         refs[mid] = refs.get(mid, 0) + 1
 
     max_id = 0
@@ -107,7 +107,8 @@ def recover(broker: Any, store: Any, threshold: int) -> dict[str, Any]:
     messages = t["messages"]
     for qid, rows in per_queue.items():
         q = queues[qid]
-        for i, (seq, mid, flags, prio, expires, size, count) in enumerate(rows):
+        returns = []
+        for i, (seq, mid, flags, prio, expires, size, count, returned) in enumerate(rows):
             if i < threshold:
                 msg = loaded.get(mid)
                 if msg is None:
@@ -117,21 +118,33 @@ def recover(broker: Any, store: Any, threshold: int) -> dict[str, Any]:
                         cleanup.delete(keys.index_key(qid, seq), store.cf["index"])
                         refs[mid] -= 1
                         continue
-                    exchange, rk, header, body = decode_message(raw)
+                    exchange, rk, header, body, routing_keys = decode_message(raw)
                     msg = Message(exchange, rk, header, body, parse_header(header)[3])
                     msg.id = mid
+                    msg.routing_keys = routing_keys
                     loaded[mid] = msg
             else:
-                msg = PagedMessage(store, mid, "", "", prio, size)
+                msg = PagedMessage(store, mid, None, "", prio, size)
             entry = QEntry(msg, seq, q)
             entry.redelivered = bool(flags & keys.FLAG_DELIVERED)
             entry.priority = prio
             entry.delivery_count = count
             if expires:
                 entry.expires = expires / 1000
-            q.ready.append(entry)
-            q.next_seq = seq + 1
+            q.next_seq = max(q.next_seq, seq + 1)
             total += 1
+            if returned and q.quorum:
+                entry.returned = returned
+                returns.append(entry)
+            else:
+                q.ready.append(entry)
+        if returns:
+            returns.sort(key=lambda e: e.returned)
+            q.ready.requeue(returns)
+            q.next_return = returns[-1].returned + 1
+    # Only once every queue holds its messages (and knows its next sequence number): expiring
+    # messages dead-lettered now must land behind what their target queue already had.
+    for q in queues.values():
         q.recovered()
     if orphans or missing:
         store.db.write(cleanup, store._sync_opts())

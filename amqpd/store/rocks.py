@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 from pathlib import Path
 from typing import Any
 
-from rocksdict import Options, Rdict, WriteBatch, WriteOptions
+from rocksdict import AccessType, Options, Rdict, WriteBatch, WriteOptions
 
 from . import keys
 from .records import decode_message, encode_message, encode_record, encode_table
@@ -21,6 +22,17 @@ from .records import decode_message, encode_message, encode_record, encode_table
 COLUMN_FAMILIES = ("meta", "vhosts", "users", "exchanges", "queues", "bindings", "messages", "index")
 META_FORMAT = b"format"
 META_NEXT_ID = b"next_id"
+FORMAT_FILE = "FORMAT"
+
+
+def _read_marker(path: Path) -> int:
+    try:
+        name, version = path.read_text().split()
+        if name != "amqpd-store":
+            raise ValueError(name)
+        return int(version)
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{path} is not an amqpd store marker ({exc})") from None
 
 
 class StoreError(Exception):
@@ -31,14 +43,15 @@ class RocksStore:
     def __init__(self, data_dir: Path, log: Any) -> None:
         self.log = log
         self.path = Path(data_dir) / "rocksdb"
+        self.marker = Path(data_dir) / FORMAT_FILE
         self.path.mkdir(parents=True, exist_ok=True)
-        fresh = not (self.path / "CURRENT").exists()
-        if not fresh and not (self.path / "IDENTITY").exists():
-            raise StoreError(f"{self.path} is not a RocksDB directory")
+        fresh = self._check_marker()
         opts = Options(raw_mode=True)
-        opts.create_if_missing(True)
+        opts.create_if_missing(fresh)
         opts.create_missing_column_families(True)
         cf_opts = {name: Options(raw_mode=True) for name in COLUMN_FAMILIES}
+        if not fresh:
+            self._verify_read_only(cf_opts)
         try:
             self.db = Rdict(str(self.path), opts, column_families=cf_opts)
         except Exception as exc:  # rocksdict raises plain Exception with RocksDB's status text
@@ -49,7 +62,8 @@ class RocksStore:
             raise StoreError(f"cannot open the RocksDB store in {self.path}: {text}") from None
         self.cf = {name: self.db.get_column_family_handle(name) for name in COLUMN_FAMILIES}
         self.tables = {name: self.db.get_column_family(name) for name in COLUMN_FAMILIES}
-        self._check_format(fresh)
+        if fresh:
+            self._create()
         self._sync = WriteOptions()
         self._sync.sync = True
         raw = self.tables["meta"].get(META_NEXT_ID)
@@ -67,20 +81,46 @@ class RocksStore:
         self.failed: set[int] = set()
         self._in_flight = False
         self._scheduled = False
-        self._pending: dict[int, tuple[bytes, bytes]] = {}  # paged-out content not yet on disk
+        self._pending: dict[int, tuple] = {}  # paged-out content not yet on disk, as load() returns it
         self._pending_ids: list[int] = []
         self.waiters: set[Any] = set()  # channels with confirms waiting for a sync
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="amqpd-store")
 
-    def _check_format(self, fresh: bool) -> None:
-        meta = self.tables["meta"]
-        raw = meta.get(META_FORMAT)
+    def _check_marker(self) -> bool:
+        """True for a new store. The FORMAT file beside the database says a store was created here, so
+        a damaged database (say, a missing CURRENT or truncated MANIFEST, which RocksDB might otherwise
+        open as a new, empty one) is refused instead of silently reset."""
+        has_files = any(self.path.iterdir())
+        if not self.marker.exists():
+            if has_files:
+                raise StoreError(f"{self.path} holds files but {self.marker} is missing: refusing to guess "
+                                 "what this is (not creating a new store over it)")
+            return True
+        version = _read_marker(self.marker)
+        if version != keys.FORMAT_VERSION:
+            raise StoreError(f"{self.marker} says store format {version}; this amqpd reads format "
+                             f"{keys.FORMAT_VERSION} only. Refusing to start rather than risk the data.")
+        if not (self.path / "CURRENT").exists():
+            raise StoreError(f"the store in {self.path} is corrupt: its CURRENT file is missing")
+        return False
+
+    def _verify_read_only(self, cf_opts: dict[str, Options]) -> None:
+        """Open read-only first: a corrupt store is detected before anything writes to its files."""
+        try:
+            db = Rdict(str(self.path), Options(raw_mode=True), column_families=cf_opts,
+                       access_type=AccessType.read_only())
+        except Exception as exc:
+            text = str(exc)
+            if "lock" in text.lower():
+                return  # the read-write open reports the lock
+            raise StoreError(f"the store in {self.path} cannot be read (corrupt?): {text}") from None
+        try:
+            raw = db.get_column_family("meta").get(META_FORMAT)
+        finally:
+            db.close()
         if raw is None:
-            non_empty = any(True for name in COLUMN_FAMILIES[1:] for _ in self.tables[name].keys())
-            if not fresh and non_empty:
-                raise StoreError(f"{self.path} has data but no format marker: refusing to guess its layout")
-            meta.put(META_FORMAT, keys.version_value(), self._sync_opts())
-            return
+            raise StoreError(f"the store in {self.path} is corrupt: its format marker is gone although "
+                             f"{self.marker} says it was created")
         try:
             version = keys.parse_version(raw)
         except ValueError as exc:
@@ -88,6 +128,15 @@ class RocksStore:
         if version != keys.FORMAT_VERSION:
             raise StoreError(f"{self.path} uses store format {version}; this amqpd reads format "
                              f"{keys.FORMAT_VERSION} only. Refusing to start rather than risk the data.")
+
+    def _create(self) -> None:
+        self.tables["meta"].put(META_FORMAT, keys.version_value(), self._sync_opts())
+        tmp = self.marker.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            f.write(f"amqpd-store {keys.FORMAT_VERSION}\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.marker)
 
     @staticmethod
     def _sync_opts() -> WriteOptions:
@@ -113,7 +162,7 @@ class RocksStore:
             mid = msg.id = self.next_msg_id
             self.next_msg_id += 1
             self._batch.put(keys.id_key(mid), encode_message(msg.exchange, msg.routing_key, msg.header_payload,
-                                                             msg.body), self.cf["messages"])
+                                                             msg.body, msg.routing_keys), self.cf["messages"])
             self.refs[mid] = 1
         else:
             self.refs[mid] = self.refs.get(mid, 0) + 1
@@ -125,7 +174,7 @@ class RocksStore:
         expires = entry.expires
         return keys.index_value(entry.msg.id, flags, entry.priority,
                                 int(expires * 1000) if expires is not None else 0, entry.msg.body_size,
-                                entry.delivery_count)
+                                entry.delivery_count, entry.returned)
 
     def mark_delivered(self, queue: Any, entry: Any) -> None:
         self._batch.put(keys.index_key(queue.store_id, entry.seq), self._index_value(entry, keys.FLAG_DELIVERED),
@@ -144,26 +193,31 @@ class RocksStore:
             self.refs[mid] = left
         self._dirty(2)
 
+    def move(self, queue: Any, entry: Any, old_seq: int) -> None:
+        """A quorum queue re-enqueued a message at its back: its index key follows its new seq."""
+        self._batch.delete(keys.index_key(queue.store_id, old_seq), self.cf["index"])
+        self._dirty(1)
+
     def mark_redelivered(self, queue: Any, entries: list[Any]) -> None:
         # The delivered flag was written at first delivery; only a quorum queue's delivery count
         # changes on a return.
         if queue.quorum:
-            for entry in entries:
+            for entry in entries:  # quorum queues store every message, persistent or not
                 self._batch.put(keys.index_key(queue.store_id, entry.seq),
                                 self._index_value(entry, keys.FLAG_DELIVERED), self.cf["index"])
             self._dirty(len(entries))
 
     def page_out(self, msg: Any) -> None:
         """Remember content of a message whose in-memory copy is being dropped before its batch syncs."""
-        self._pending[msg.id] = (msg.header_payload, msg.body)
+        self._pending[msg.id] = (msg.exchange, msg.routing_key, msg.header_payload, msg.body, msg.routing_keys)
         self._pending_ids.append(msg.id)
 
-    def load(self, msg_id: int) -> tuple[str, str, bytes, bytes]:
+    def load(self, msg_id: int) -> tuple[str, str, bytes, bytes, list[str] | None]:
         pending = self._pending.get(msg_id)
+        if pending is not None:
+            return pending
         raw = self.tables["messages"].get(keys.id_key(msg_id))
         if raw is None:
-            if pending is not None:
-                return "", "", pending[0], pending[1]
             raise KeyError(f"message {msg_id} is not in the store")
         return decode_message(raw)
 
