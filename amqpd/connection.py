@@ -41,6 +41,7 @@ CAPABILITIES = {
     "authentication_failure_close": True,
     "per_consumer_qos": True,
     "connection.blocked": True,
+    "direct_reply_to": True,
     "consumer_priorities": True,
 }
 CLOSE_OK_TIMEOUT = 3.0
@@ -232,6 +233,12 @@ class Connection(asyncio.Protocol):
                 self._timers.append(self.loop.call_later(CLOSE_OK_TIMEOUT, self._close_transport))
                 return
             if isinstance(method, commands.Connection.CloseOk):
+                return
+            if isinstance(method, commands.Connection.UpdateSecret):
+                # RabbitMQ re-checks the new secret with its auth backend; amqpd's users have
+                # passwords, not expiring tokens, so the connection simply carries on.
+                self.log.info("secret updated", reason=method.reason)
+                self.send_method(0, commands.Connection.UpdateSecretOk())
                 return
             raise unexpected_method(self.state, method)
         self.state = next_state(self.state, method)

@@ -45,6 +45,7 @@ class VHost:
         self.log = get_logger(vhost=name)
         self.logged_dl_cycles: set[tuple] = set()  # dead-letter cycles are logged once each
         self.queues: dict[str, Queue] = {}
+        self.reply_channels: dict[str, Any] = {}  # direct reply-to tokens -> requesting channel
         self.exchanges: dict[str, Exchange] = {"": DefaultExchange("", lookup=self.queues.get)}
         # Reverse index: destination id -> bindings that point at it, so deleting a queue or an exchange
         # costs its own bindings, not a scan of every exchange.

@@ -73,6 +73,7 @@ class Channel:
         self.prefetch_default = 0  # basic.qos global=false: applies to consumers created afterwards
         self.prefetch_global = 0  # basic.qos global=true: shared by all consumers of the channel
         self.last_queue: str | None = None
+        self.reply_consumer: Any = None  # direct reply-to (replyto.py)
         # publisher confirms and transactions
         self.confirm = False
         self.publish_seq = 0
@@ -223,6 +224,8 @@ class Channel:
             except ValueError as exc:
                 raise ChannelError(ReplyCode.PRECONDITION_FAILED,
                                    f"invalid expiration '{expiration}': {exc}") from None
+        if msg.props.reply_to_span is not None:
+            replyto.rewrite_request(self, msg)
         if self.tx:
             self.tx_publishes.append((pub, msg))
             return
@@ -240,7 +243,12 @@ class Channel:
                 msg.drop_header("BCC")
         queues = route(self.vhost.exchanges, ex, keys, msg)
         rejected = False
-        if queues:
+        if not queues and not pub.exchange and pub.routing_key.startswith(replyto.PREFIX):
+            queues = None
+            if not replyto.route_reply(self.vhost, pub.routing_key, msg) and pub.mandatory:
+                self.send_content(commands.Basic.Return(reply_code=312, reply_text="NO_ROUTE",
+                                                        exchange=pub.exchange, routing_key=pub.routing_key), msg)
+        elif queues:
             for q in queues:
                 if q.enqueue(msg) is None:
                     rejected = True
@@ -349,6 +357,14 @@ class Channel:
             self.unacked_count += 1
             q.unacked += 1
 
+    def deliver_reply(self, msg: Message) -> None:
+        """A direct reply-to reply for this channel's reply consumer (always no-ack)."""
+        rc = self.reply_consumer
+        tag = self.next_tag
+        self.next_tag = tag + 1
+        header, body = msg.content()
+        self.conn.write(deliver_frames(self.id, rc.prefix, tag, False, msg.tail, header, body, self.conn.max_body))
+
     # -- acknowledgements -------------------------------------------------------------------------
     def take_unacked(self, tag: int, multiple: bool) -> list[tuple[int, QEntry, Consumer | None]]:
         """Remove and return the deliveries an ack/nack/reject names, RabbitMQ's way."""
@@ -444,6 +460,7 @@ class Channel:
         so requeued messages are not pushed straight back at this channel's consumers)."""
         for tag in list(self.consumers):
             self.cancel_consumer(tag)
+        replyto.cancel(self)
         self.tx_publishes.clear()
         if self.tx_acks:
             self.restore_unacked([(t, e, c) for t, e, c, _ in self.tx_acks])
@@ -464,4 +481,4 @@ def _cc_keys(routing_key: str, headers: dict | None) -> list[str]:
 
 
 # Register the handlers (import for side effects, after Channel exists).
-from . import basic, exchange, queue, txconfirm  # noqa: E402,F401
+from . import basic, exchange, queue, replyto, txconfirm  # noqa: E402,F401

@@ -8,7 +8,7 @@ from .. import args as qargs
 from ..errors import ChannelError, ConnectionError, ReplyCode
 from ..protocol.methods import content_frames, deliver_prefix, encode_method
 from ..queue import Consumer
-from . import Channel, generated_tag, handles
+from . import Channel, generated_tag, handles, replyto
 
 
 @handles(commands.Basic.Qos)
@@ -26,10 +26,15 @@ def qos(ch: Channel, m: commands.Basic.Qos) -> None:
 
 @handles(commands.Basic.Consume)
 def consume(ch: Channel, m: commands.Basic.Consume) -> None:
-    q = ch.queue_for(m.queue)
     tag = m.consumer_tag or generated_tag("amq.ctag-")
-    if tag in ch.consumers:
+    if tag in ch.consumers or (ch.reply_consumer is not None and ch.reply_consumer.tag == tag):
         raise ConnectionError(ReplyCode.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'")
+    if m.queue == replyto.PSEUDO_QUEUE:
+        replyto.consume(ch, tag, m.no_ack)
+        if not m.nowait:
+            ch.send(commands.Basic.ConsumeOk(consumer_tag=tag))
+        return
+    q = ch.queue_for(m.queue)
     args = m.arguments or {}
     qargs.validate_consume_args(q.name, ch.vhost.name, "quorum" if q.quorum else "classic", args)
     if q.exclusive_consumer is not None or (m.exclusive and (q.consumers or q.single_active)):
@@ -47,7 +52,10 @@ def consume(ch: Channel, m: commands.Basic.Consume) -> None:
 
 @handles(commands.Basic.Cancel)
 def cancel(ch: Channel, m: commands.Basic.Cancel) -> None:
-    ch.cancel_consumer(m.consumer_tag)
+    if ch.reply_consumer is not None and ch.reply_consumer.tag == m.consumer_tag:
+        replyto.cancel(ch)
+    else:
+        ch.cancel_consumer(m.consumer_tag)
     if not m.nowait:
         ch.send(commands.Basic.CancelOk(consumer_tag=m.consumer_tag))
 

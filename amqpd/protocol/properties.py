@@ -40,9 +40,10 @@ class PropertyError(ValueError):
 class Props:
     """What the broker needs from a content header. Offsets index into the header payload."""
 
-    __slots__ = ("delivery_mode", "priority", "expiration", "user_id", "headers_span", "flags")
+    __slots__ = ("delivery_mode", "priority", "expiration", "user_id", "headers_span", "reply_to_span", "flags")
 
     def __init__(self) -> None:
+        self.reply_to_span: tuple[int, int] | None = None  # the reply_to shortstr, length byte included
         self.delivery_mode = 0
         self.priority = None
         self.expiration: str | None = None
@@ -86,7 +87,9 @@ def parse_header(payload: bytes) -> tuple[int, int, int, Props]:
         if flags & F_CORRELATION_ID:
             pos += 1 + payload[pos]
         if flags & F_REPLY_TO:
-            pos += 1 + payload[pos]
+            end = pos + 1 + payload[pos]
+            p.reply_to_span = (pos, end)
+            pos = end
         if flags & F_EXPIRATION:
             n = payload[pos]
             p.expiration = bytes(payload[pos + 1 : pos + 1 + n]).decode("utf-8", "replace")
@@ -110,6 +113,20 @@ def parse_header(payload: bytes) -> tuple[int, int, int, Props]:
     if pos > len(payload):
         raise PropertyError("content header properties truncated")
     return class_id, weight, body_size, p
+
+
+def reply_to(payload: bytes, props: Props) -> str | None:
+    span = props.reply_to_span
+    if span is None:
+        return None
+    return bytes(payload[span[0] + 1 : span[1]]).decode("utf-8", "replace")
+
+
+def replace_reply_to(payload: bytes, props: Props, value: str) -> bytes:
+    """The same content header with another reply_to; every other byte is kept as it was."""
+    start, end = props.reply_to_span
+    data = value.encode("utf-8")
+    return payload[:start] + bytes((len(data),)) + data + payload[end:]
 
 
 def decode_headers(payload: bytes, span: tuple[int, int] | None) -> dict | None:
