@@ -154,7 +154,8 @@ class PagedMessage(Message):
     @classmethod
     def from_message(cls, store: Any, msg: Message) -> PagedMessage:
         store.page_out(msg)
-        paged = cls(store, msg.id, msg.exchange, msg.routing_key, msg.priority, msg.body_size, msg.props)
+        # No props: a stub is kept small; the few paths that need them read the header back.
+        paged = cls(store, msg.id, msg.exchange, msg.routing_key, msg.priority, msg.body_size)
         paged.ttl, paged.routing_keys = msg.ttl, msg.routing_keys
         return paged
 

@@ -79,18 +79,57 @@ def recover(broker: Any, store: Any, threshold: int) -> dict[str, Any]:
         store.binding_ids[store.binding_identity(vh.name, b)] = keys.key_id(key)
 
     cleanup = WriteBatch(raw_mode=True)
-    per_queue: dict[int, list[tuple[int, ...]]] = {}
     refs = store.refs
-    orphans = 0
+    orphans = missing = total = 0
+    loaded: dict[int, Message] = {}
+    returns: dict[int, list[QEntry]] = {}
+    in_memory: dict[int, int] = {}  # per queue: how many entries got their content loaded
+    messages = t["messages"]
+    # One forward pass over the index builds the queues directly (no staging of a large backlog's rows).
     for key, value in t["index"].items():
         qid, seq = keys.split_index_key(key)
-        if qid not in queues:
+        q = queues.get(qid)
+        if q is None:
             cleanup.delete(key, store.cf["index"])
             orphans += 1
             continue
         mid, flags, prio, expires, size, count, returned = keys.parse_index_value(value)
-        per_queue.setdefault(qid, []).append((seq, mid, flags, prio, expires, size, count, returned))
+        n = in_memory.get(qid, 0)
+        if n < threshold:
+            msg = loaded.get(mid)
+            if msg is None:
+                raw = messages.get(keys.id_key(mid))
+                if raw is None:
+                    missing += 1
+                    cleanup.delete(key, store.cf["index"])
+                    continue
+                exchange, rk, header, body, routing_keys = decode_message(raw)
+                msg = Message(exchange, rk, header, body, parse_header(header)[3])
+                msg.id = mid
+                msg.routing_keys = routing_keys
+                loaded[mid] = msg
+            in_memory[qid] = n + 1
+        else:
+            msg = PagedMessage(store, mid, None, "", prio, size)
         refs[mid] = refs.get(mid, 0) + 1
+        entry = QEntry(msg, seq, q)
+        entry.redelivered = bool(flags & keys.FLAG_DELIVERED)
+        entry.priority = prio
+        entry.delivery_count = count
+        if expires:
+            entry.expires = expires / 1000
+        q.next_seq = seq + 1
+        total += 1
+        if returned and q.quorum:
+            entry.returned = returned
+            returns.setdefault(qid, []).append(entry)
+        else:
+            q.ready.append(entry)
+    loaded.clear()
+    for qid, entries in returns.items():
+        entries.sort(key=lambda e: e.returned)
+        queues[qid].ready.requeue(entries)
+        queues[qid].next_return = entries[-1].returned + 1
 
     max_id = 0
     for key in t["messages"].keys():
@@ -100,48 +139,8 @@ def recover(broker: Any, store: Any, threshold: int) -> dict[str, Any]:
             cleanup.delete(key, store.cf["messages"])
             orphans += 1
     store.next_msg_id = max_id + 1
+    store.refs = {mid: n for mid, n in refs.items() if n > 1}
 
-    loaded: dict[int, Message] = {}
-    total = 0
-    missing = 0
-    messages = t["messages"]
-    for qid, rows in per_queue.items():
-        q = queues[qid]
-        returns = []
-        for i, (seq, mid, flags, prio, expires, size, count, returned) in enumerate(rows):
-            if i < threshold:
-                msg = loaded.get(mid)
-                if msg is None:
-                    raw = messages.get(keys.id_key(mid))
-                    if raw is None:
-                        missing += 1
-                        cleanup.delete(keys.index_key(qid, seq), store.cf["index"])
-                        refs[mid] -= 1
-                        continue
-                    exchange, rk, header, body, routing_keys = decode_message(raw)
-                    msg = Message(exchange, rk, header, body, parse_header(header)[3])
-                    msg.id = mid
-                    msg.routing_keys = routing_keys
-                    loaded[mid] = msg
-            else:
-                msg = PagedMessage(store, mid, None, "", prio, size)
-            entry = QEntry(msg, seq, q)
-            entry.redelivered = bool(flags & keys.FLAG_DELIVERED)
-            entry.priority = prio
-            entry.delivery_count = count
-            if expires:
-                entry.expires = expires / 1000
-            q.next_seq = max(q.next_seq, seq + 1)
-            total += 1
-            if returned and q.quorum:
-                entry.returned = returned
-                returns.append(entry)
-            else:
-                q.ready.append(entry)
-        if returns:
-            returns.sort(key=lambda e: e.returned)
-            q.ready.requeue(returns)
-            q.next_return = returns[-1].returned + 1
     # Only once every queue holds its messages (and knows its next sequence number): expiring
     # messages dead-lettered now must land behind what their target queue already had.
     for q in queues.values():

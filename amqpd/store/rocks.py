@@ -25,6 +25,18 @@ META_NEXT_ID = b"next_id"
 FORMAT_FILE = "FORMAT"
 
 
+# All memtables together stay under this: RocksDB's default (64 MiB per column family, two each) would
+# otherwise let a large backlog hold hundreds of MiB of RSS in write buffers.
+MEMTABLE_BUDGET = 64 * 1024 * 1024
+
+
+def _options() -> Options:
+    opts = Options(raw_mode=True)
+    opts.set_db_write_buffer_size(MEMTABLE_BUDGET)
+    opts.set_write_buffer_size(16 * 1024 * 1024)
+    return opts
+
+
 def _read_marker(path: Path) -> int:
     try:
         name, version = path.read_text().split()
@@ -46,10 +58,10 @@ class RocksStore:
         self.marker = Path(data_dir) / FORMAT_FILE
         self.path.mkdir(parents=True, exist_ok=True)
         fresh = self._check_marker()
-        opts = Options(raw_mode=True)
+        opts = _options()
         opts.create_if_missing(fresh)
         opts.create_missing_column_families(True)
-        cf_opts = {name: Options(raw_mode=True) for name in COLUMN_FAMILIES}
+        cf_opts = {name: _options() for name in COLUMN_FAMILIES}
         if not fresh:
             self._verify_read_only(cf_opts)
         try:
@@ -69,6 +81,8 @@ class RocksStore:
         raw = self.tables["meta"].get(META_NEXT_ID)
         self.next_entity_id = keys.key_id(raw) if raw else 1
         self.next_msg_id = 1
+        # Stored messages referenced by more than one queue entry (a message in one queue, the usual
+        # case, has no entry here: a backlog of a million costs no dict).
         self.refs: dict[int, int] = {}
         self.exchange_ids: dict[tuple[str, str], int] = {}
         self.binding_ids: dict[tuple, int] = {}
@@ -163,9 +177,8 @@ class RocksStore:
             self.next_msg_id += 1
             self._batch.put(keys.id_key(mid), encode_message(msg.exchange, msg.routing_key, msg.header_payload,
                                                              msg.body, msg.routing_keys), self.cf["messages"])
-            self.refs[mid] = 1
-        else:
-            self.refs[mid] = self.refs.get(mid, 0) + 1
+        else:  # the same message in one more durable queue
+            self.refs[mid] = self.refs.get(mid, 1) + 1
         self._batch.put(keys.index_key(queue.store_id, entry.seq), self._index_value(entry, 0), self.cf["index"])
         self._dirty(2)
 
@@ -184,12 +197,11 @@ class RocksStore:
     def remove_message(self, queue: Any, entry: Any) -> None:
         mid = entry.msg.id
         self._batch.delete(keys.index_key(queue.store_id, entry.seq), self.cf["index"])
-        left = self.refs.get(mid, 1) - 1
+        left = self.refs.pop(mid, 1) - 1
         if left <= 0:
-            self.refs.pop(mid, None)
             self._batch.delete(keys.id_key(mid), self.cf["messages"])
             self._pending.pop(mid, None)
-        else:
+        elif left > 1:
             self.refs[mid] = left
         self._dirty(2)
 
