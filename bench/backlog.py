@@ -20,54 +20,47 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import persistent as pb  # noqa: E402  (bench/ is not a package)
-import throughput as tp  # noqa: E402
-from persistent import MIB, POpts, mib, proc_mem  # noqa: E402
-from throughput import DEFAULT_URL, BenchError, parse_url, port_answers  # noqa: E402
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def out(msg: str) -> None:
-    print(msg, flush=True)
-
+from amqpclient import DEFAULT_URL, BenchError, Shared, delete_queue, parse_url  # noqa: E402
+from harness import (  # noqa: E402
+    MIB,
+    AmqpdServer,
+    amqpd_version,
+    listener_pid,
+    log,
+    mib,
+    out,
+    proc_mem,
+    rabbitmq_answers,
+    report_problems,
+    resolve_ack_every,
+    run_main,
+)
+from persistent import POpts  # noqa: E402
 
 # --------------------------------------------------------------------------------------------------
 # amqpd process: start / stop / restart on one data dir, memory sampling, JSON log events
 # --------------------------------------------------------------------------------------------------
 
 
-class Amqpd:
+class Amqpd(AmqpdServer):
+    """harness.AmqpdServer that logs JSON to one file per start (amqpd-1.log, amqpd-2.log, ...), restarts
+    on the same data dir and port, and samples its memory."""
+
+    poll_interval = 0.02
+    kept_text = "amqpd data dir and logs kept in"
+
     def __init__(self, keep: bool) -> None:
-        self.keep = keep
-        self.tmp = Path(tempfile.mkdtemp(prefix="amqpd-backlog-"))
-        self.data_dir = self.tmp / "data"
-        self.port = tp.free_port()
-        self.proc: subprocess.Popen | None = None
+        super().__init__(keep, prefix="amqpd-backlog-", extra_args=("--log-format", "json"))
         self.starts = 0
         self.log_path = self.tmp / "amqpd-0.log"
         self.rss_peak = 0  # highest VmRSS sampled since reset_peak()
-
-    @property
-    def url(self) -> str:
-        return f"amqp://guest:guest@127.0.0.1:{self.port}/%2F"
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def log_tail(self, n: int = 30) -> str:
         try:
@@ -107,67 +100,22 @@ class Amqpd:
     def reset_peak(self) -> None:
         self.rss_peak = 0
 
-    def start(self, timeout: float) -> float:
-        """Start amqpd and wait until its port accepts connections; returns the seconds that took."""
-        self.starts += 1
-        self.log_path = self.tmp / f"amqpd-{self.starts}.log"
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tp.REPO_ROOT), env.get("PYTHONPATH")) if p)
-        cmd = [
-            sys.executable,
-            "-m",
-            "amqpd",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(self.data_dir),
-            "--log-format",
-            "json",
-        ]
-        self.reset_peak()
-        with open(self.log_path, "wb") as logf:
-            t0 = time.monotonic()
-            self.proc = subprocess.Popen(
-                cmd,
-                cwd=tp.REPO_ROOT,
-                stdout=logf,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-            )
-        deadline = t0 + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(
-                    f"amqpd exited during startup with status {self.proc.returncode}; log tail:\n"
-                    f"{self.log_tail()}"
-                )
-            self.sample()
-            if port_answers("127.0.0.1", self.port, 0.5):
-                return time.monotonic() - t0
-            time.sleep(0.02)
+    def early_exit_text(self) -> str:
+        return f"amqpd exited during startup with status {self.proc.returncode}; log tail:\n{self.log_tail()}"
+
+    def timeout_text(self, timeout: float) -> str:
         rss, _ = self.sample()
-        raise BenchError(
+        return (
             f"amqpd did not listen on port {self.port} within {timeout:g} s (RSS {mib(rss)}); "
             f"log tail:\n{self.log_tail()}"
         )
 
-    def stop(self, timeout: float = 60.0) -> tuple[float, int | None]:
-        """SIGTERM, wait; SIGKILL after `timeout`. Returns (seconds, exit status; None if it was killed)."""
-        if not self.alive:
-            return 0.0, self.proc.returncode if self.proc else None
-        t0 = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-            return time.monotonic() - t0, None
-        return time.monotonic() - t0, self.proc.returncode
+    def start(self, timeout: float) -> float:
+        """Start amqpd and wait until its port accepts connections; returns the seconds that took."""
+        self.starts += 1
+        self.log_path = self.tmp / f"amqpd-{self.starts}.log"
+        self.reset_peak()
+        return super().start(timeout)
 
     def data_size(self) -> int:
         total = 0
@@ -178,14 +126,6 @@ class Amqpd:
                 except OSError:
                     pass
         return total
-
-    def cleanup(self) -> None:
-        if self.alive:
-            self.stop(15)
-        if self.keep:
-            log(f"amqpd data dir and logs kept in {self.tmp}")
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -208,7 +148,7 @@ class Ticker:
         self.peak = 0  # highest VmRSS sampled during the phase
         self.last_sample = 0.0
 
-    def __call__(self, now: float, progress: int, sh: pb.PShared) -> str | None:
+    def __call__(self, now: float, progress: int, sh: Shared) -> str | None:
         if self.exit_fn is not None:
             gone = self.exit_fn()
             if gone:
@@ -239,10 +179,7 @@ class Ticker:
 
 
 def report_phase(ph: pb.Phase) -> None:
-    for e in ph.errors:
-        log(f"  error: {e}")
-    for w in ph.warnings:
-        log(f"  warning: {w}")
+    report_problems(ph.errors, ph.warnings)
 
 
 def finished(ph: pb.Phase, args) -> bool:
@@ -250,6 +187,28 @@ def finished(ph: pb.Phase, args) -> bool:
         ph.status = "error"
         ph.errors.insert(0, f"did not finish within --phase-timeout {args.phase_timeout:g} s")
     return not ph.failed
+
+
+def run_watched(
+    label: str, url: str, queue: str, o: POpts, args, pid: int | None, exit_fn, *, producer: bool
+) -> tuple[pb.Phase, int]:
+    """The producer alone (publish) or the consumer alone (drain), watched by a Ticker and capped at
+    --phase-timeout; returns the phase and the sampled peak RSS."""
+    what = "publish, confirmed" if producer else "drain, consumed"
+    tick = Ticker(label, what, o.messages, args, pid, exit_fn, producer=producer)
+    ph = pb.run_phase(
+        label,
+        url,
+        queue,
+        o,
+        consumer=not producer,
+        producer=producer,
+        stall_timeout=args.stall_timeout,
+        seconds=args.phase_timeout,
+        on_tick=tick,
+    )
+    finished(ph, args)
+    return ph, tick.peak
 
 
 def publish(label: str, url: str, queue: str, args, pid: int | None, exit_fn) -> tuple[pb.Phase, int]:
@@ -262,23 +221,11 @@ def publish(label: str, url: str, queue: str, args, pid: int | None, exit_fn) ->
         producer_declares=True,
         delete_queue=False,
     )
-    tick = Ticker(label, "publish, confirmed", args.messages, args, pid, exit_fn, producer=True)
-    ph = pb.run_phase(
-        label,
-        url,
-        queue,
-        o,
-        consumer=False,
-        producer=True,
-        stall_timeout=args.stall_timeout,
-        seconds=args.phase_timeout,
-        on_tick=tick,
-    )
-    finished(ph, args)
+    ph, peak = run_watched(label, url, queue, o, args, pid, exit_fn, producer=True)
     if not ph.failed and ph.confirmed < args.messages:
         ph.status = "error"
         ph.errors.append(f"only {ph.confirmed} of {args.messages} messages confirmed")
-    return ph, tick.peak
+    return ph, peak
 
 
 def drain(
@@ -294,20 +241,7 @@ def drain(
         delete_queue=True,
         target_from_declare=True,
     )
-    tick = Ticker(label, "drain, consumed", expected, args, pid, exit_fn, producer=False)
-    ph = pb.run_phase(
-        label,
-        url,
-        queue,
-        o,
-        consumer=True,
-        producer=False,
-        stall_timeout=args.stall_timeout,
-        seconds=args.phase_timeout,
-        on_tick=tick,
-    )
-    finished(ph, args)
-    return ph, tick.peak
+    return run_watched(label, url, queue, o, args, pid, exit_fn, producer=False)
 
 
 def publish_line(label: str, ph: pb.Phase, args) -> str:
@@ -374,7 +308,7 @@ def run_amqpd(args, verdict: dict) -> int:
         t = srv.start(args.start_timeout)
         rss, _ = srv.sample()
         out(
-            f"amqpd {pb.amqpd_version()}: started on port {srv.port} (fresh data dir {srv.data_dir}); port accepting after {t:.2f} s, "
+            f"amqpd {amqpd_version()}: started on port {srv.port} (fresh data dir {srv.data_dir}); port accepting after {t:.2f} s, "
             f"RSS {mib(rss)}"
         )
 
@@ -393,7 +327,7 @@ def run_amqpd(args, verdict: dict) -> int:
             return 1
 
         # 2. restart and recovery ------------------------------------------------------------------
-        stop_s, rc = srv.stop(args.stop_timeout)
+        stop_s, rc = srv.terminate(args.stop_timeout)
         stopped = srv.events("stopped")
         detail = (
             f", its 'stopped' line says {stopped[-1].get('seconds')} s"
@@ -458,13 +392,13 @@ def run_amqpd(args, verdict: dict) -> int:
                 state += f" (exit status {srv.proc.returncode})"
             log(f"amqpd FAILED: {failure}; {state}; log tail ({srv.log_path.name}):\n{srv.log_tail()}")
         if srv.alive:
-            stop_s, rc = srv.stop(args.stop_timeout)
+            stop_s, rc = srv.terminate(args.stop_timeout)
             if rc != 0:
                 log(
                     f"  warning: final stop of amqpd: {'killed' if rc is None else f'status {rc}'} after "
                     f"{stop_s:.1f} s"
                 )
-        srv.cleanup()
+        srv.stop(kill_wait=10)
         peak = max(peaks.values(), default=0)
         where = max(peaks, key=peaks.get) if peaks else "-"
         phases = ", ".join(f"{k} {mib(v)}" for k, v in peaks.items()) or "no figures"
@@ -491,11 +425,10 @@ def run_amqpd(args, verdict: dict) -> int:
 
 
 def run_rabbitmq(args) -> int:
-    host, port = parse_url(args.rabbitmq_url)[:2]
-    if not port_answers(host, port):
-        log(f"rabbitmq: nothing answers at {host}:{port}; comparison skipped")
+    if not rabbitmq_answers(args.rabbitmq_url):
         return 0
-    pid = pb.listener_pid(port) if host in ("127.0.0.1", "localhost", "::1") else None
+    host, port = parse_url(args.rabbitmq_url)[:2]
+    pid = listener_pid(port) if host in ("127.0.0.1", "localhost", "::1") else None
     if pid:
         rss0, _ = proc_mem(pid)
         out(f"rabbitmq: pid {pid} listens on {host}:{port}; RSS before the run {mib(rss0)}")
@@ -528,12 +461,12 @@ def run_rabbitmq(args) -> int:
         if dr.failed or not ok:
             code = 1
         if not dr.deleted:
-            err = pb.delete_queue(args.rabbitmq_url, queue)
+            err = delete_queue(args.rabbitmq_url, queue)
             if err:
                 log(f"  warning: {err}")
         return code
     except BaseException:
-        pb.delete_queue(args.rabbitmq_url, queue)
+        delete_queue(args.rabbitmq_url, queue)
         raise
 
 
@@ -606,10 +539,7 @@ def parse_args(argv=None):
     args = ap.parse_args(argv)
     if min(args.messages, args.window, args.prefetch) <= 0 or args.size < 8:
         ap.error("--messages, --window and --prefetch must be positive and --size at least 8")
-    if args.ack_every is None:
-        args.ack_every = max(1, args.prefetch // 4)
-    if not 1 <= args.ack_every <= args.prefetch:
-        ap.error("--ack-every must be between 1 and --prefetch")
+    resolve_ack_every(ap, args)
     if args.skip_amqpd and not args.compare_rabbitmq:
         ap.error("--skip-amqpd needs --compare-rabbitmq")
     return args
@@ -617,10 +547,10 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    t0 = time.monotonic()
-    code = 0
-    try:
+
+    def body(_stack) -> int:
+        t0 = time.monotonic()
+        code = 0
         if not args.skip_amqpd:
             verdict: dict = {}
             code = run_amqpd(args, verdict)
@@ -628,14 +558,10 @@ def main(argv=None) -> int:
                 code = 1
         if args.compare_rabbitmq:
             code = max(code, run_rabbitmq(args))
-    except BenchError as e:
-        log(f"error: {e}")
-        return 2
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
-    log(f"total {time.monotonic() - t0:.0f} s")
-    return code
+        log(f"total {time.monotonic() - t0:.0f} s")
+        return code
+
+    return run_main(body)
 
 
 if __name__ == "__main__":

@@ -20,27 +20,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import socket
-import struct
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.parse
 import uuid
-from pathlib import Path
 
 from pamqp import body as pbody
 from pamqp import commands
 from pamqp import frame as pframe
 from pamqp import header as pheader
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-FRAME = struct.Struct(">BHI")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from amqpclient import ACK_FRAME, CHANNEL, DEFAULT_URL, FRAME_HEADER, U64, BenchError, parse_url  # noqa: E402
+from harness import AmqpdServer  # noqa: E402
+
 DELIVER = b"\x00\x3c\x00\x3c"
-ACK = struct.Struct(">BHIHHQBB")
-CH = 1
 
 KINDS = {
     "plain": {},
@@ -59,21 +56,19 @@ class Client:
 
     @classmethod
     async def open(cls, url: str) -> Client:
-        u = urllib.parse.urlparse(url)
-        reader, writer = await asyncio.open_connection(u.hostname, u.port or 5672, limit=1 << 22)
+        host, port, user, password, vhost = parse_url(url)
+        reader, writer = await asyncio.open_connection(host, port, limit=1 << 22)
         writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c = cls(reader, writer)
         writer.write(b"AMQP\x00\x00\x09\x01")
         await c.expect(commands.Connection.Start)
-        user, password = urllib.parse.unquote(u.username or "guest"), urllib.parse.unquote(u.password or "guest")
         c.send(0, commands.Connection.StartOk(client_properties={"product": "amqpd-bench"}, mechanism="PLAIN",
                                               response=f"\0{user}\0{password}", locale="en_US"))
         tune = await c.expect(commands.Connection.Tune)
         c.send(0, commands.Connection.TuneOk(channel_max=16, frame_max=tune.frame_max, heartbeat=0))
-        vhost = urllib.parse.unquote(u.path[1:]) if len(u.path) > 1 else "/"
         c.send(0, commands.Connection.Open(virtual_host=vhost))
         await c.expect(commands.Connection.OpenOk)
-        c.send(CH, commands.Channel.Open())
+        c.send(CHANNEL, commands.Channel.Open())
         await c.expect(commands.Channel.OpenOk)
         return c
 
@@ -83,7 +78,7 @@ class Client:
     async def frame(self) -> tuple[int, bytes]:
         while True:
             if len(self.buf) >= 7:
-                ftype, _chan, size = FRAME.unpack_from(self.buf, 0)
+                ftype, _chan, size = FRAME_HEADER.unpack_from(self.buf, 0)
                 if len(self.buf) >= size + 8:
                     payload = bytes(self.buf[7 : 7 + size])
                     del self.buf[: size + 8]
@@ -98,15 +93,15 @@ class Client:
             ftype, payload = await self.frame()
             if ftype != 1:
                 continue
-            _, _, method = pframe.unmarshal(FRAME.pack(1, 0, len(payload)) + payload + b"\xce")
+            _, _, method = pframe.unmarshal(FRAME_HEADER.pack(1, 0, len(payload)) + payload + b"\xce")
             if isinstance(method, (commands.Connection.Close, commands.Channel.Close)):
                 raise ConnectionError(f"{method.reply_code} {method.reply_text}")
             if isinstance(method, cls):
                 return method
 
     async def declare(self, name: str, arguments: dict, passive: bool = False) -> int:
-        self.send(CH, commands.Queue.Declare(queue=name, passive=passive, exclusive=not passive,
-                                             arguments=arguments))
+        self.send(CHANNEL, commands.Queue.Declare(queue=name, passive=passive, exclusive=not passive,
+                                                  arguments=arguments))
         return (await self.expect(commands.Queue.DeclareOk)).message_count
 
     async def close(self) -> None:
@@ -121,9 +116,9 @@ class Client:
 def message_frames(queue: str, priority: int | None, size: int) -> bytes:
     body = b"x" * size
     props = commands.Basic.Properties(priority=priority) if priority is not None else commands.Basic.Properties()
-    return (pframe.marshal(commands.Basic.Publish(exchange="", routing_key=queue), CH)
-            + pframe.marshal(pheader.ContentHeader(0, size, props), CH)
-            + pframe.marshal(pbody.ContentBody(body), CH))
+    return (pframe.marshal(commands.Basic.Publish(exchange="", routing_key=queue), CHANNEL)
+            + pframe.marshal(pheader.ContentHeader(0, size, props), CHANNEL)
+            + pframe.marshal(pbody.ContentBody(body), CHANNEL))
 
 
 async def publish(client: Client, frames: list[bytes], n: int, seed: int) -> None:
@@ -140,9 +135,9 @@ async def publish(client: Client, frames: list[bytes], n: int, seed: int) -> Non
 
 async def consume(client: Client, queue: str, n: int) -> None:
     """Consume n deliveries with prefetch 1000, acking every 500 (multiple)."""
-    client.send(CH, commands.Basic.Qos(prefetch_count=1000))
+    client.send(CHANNEL, commands.Basic.Qos(prefetch_count=1000))
     await client.expect(commands.Basic.QosOk)
-    client.send(CH, commands.Basic.Consume(queue=queue, consumer_tag="bench"))
+    client.send(CHANNEL, commands.Basic.Consume(queue=queue, consumer_tag="bench"))
     await client.expect(commands.Basic.ConsumeOk)
     got = 0
     buf = client.buf
@@ -151,15 +146,15 @@ async def consume(client: Client, queue: str, n: int) -> None:
         pos, end = 0, len(buf)
         last_tag = 0
         while end - pos >= 7:
-            ftype, _chan, size = FRAME.unpack_from(buf, pos)
+            ftype, _chan, size = FRAME_HEADER.unpack_from(buf, pos)
             if end - pos < size + 8:
                 break
             if ftype == 1 and buf[pos + 7 : pos + 11] == DELIVER:
                 got += 1
                 tag_at = pos + 11 + 1 + buf[pos + 11]
-                last_tag = struct.unpack_from(">Q", buf, tag_at)[0]
+                last_tag = U64.unpack_from(buf, tag_at)[0]
                 if got % 500 == 0 or got == n:
-                    client.writer.write(ACK.pack(1, CH, 13, 60, 80, last_tag, 1, 0xCE))
+                    client.writer.write(ACK_FRAME.pack(1, CHANNEL, 13, 60, 80, last_tag, 1, 0xCE))
             pos += size + 8
         del buf[:pos]
         if got >= n:
@@ -168,16 +163,22 @@ async def consume(client: Client, queue: str, n: int) -> None:
         if not data:
             raise ConnectionError("broker closed the connection")
         buf += data
-    client.send(CH, commands.Basic.Cancel(consumer_tag="bench"))
+    client.send(CHANNEL, commands.Basic.Cancel(consumer_tag="bench"))
+
+
+async def declare_kind(client: Client, queue: str, kind: str, size: int) -> list[bytes]:
+    """Declare the queue of this kind; returns the frames of the messages to publish to it (one per
+    priority for the priority queue)."""
+    await client.declare(queue, KINDS[kind])
+    prios = list(range(10)) if kind == "priority" else [None]
+    return [message_frames(queue, p, size) for p in prios]
 
 
 async def prefill_drain(url: str, kind: str, n: int, size: int) -> tuple[float, float]:
     client = await Client.open(url)
     try:
         queue = f"bench-{kind}-{uuid.uuid4().hex[:8]}"
-        await client.declare(queue, KINDS[kind])
-        prios = list(range(10)) if kind == "priority" else [None]
-        frames = [message_frames(queue, p, size) for p in prios]
+        frames = await declare_kind(client, queue, kind, size)
         t0 = time.perf_counter()
         await publish(client, frames, n, seed=1)
         while await client.declare(queue, {}, passive=True) < n:
@@ -194,9 +195,7 @@ async def flow(url: str, kind: str, n: int, size: int) -> float:
     pub, sub = await Client.open(url), await Client.open(url)
     try:
         queue = f"bench-flow-{kind}-{uuid.uuid4().hex[:8]}"
-        await sub.declare(queue, KINDS[kind])
-        prios = list(range(10)) if kind == "priority" else [None]
-        frames = [message_frames(queue, p, size) for p in prios]
+        frames = await declare_kind(sub, queue, kind, size)
         t0 = time.perf_counter()
         consumer = asyncio.ensure_future(consume(sub, queue, n))
         await publish(pub, frames, n, seed=2)
@@ -205,30 +204,6 @@ async def flow(url: str, kind: str, n: int, size: int) -> float:
     finally:
         await pub.close()
         await sub.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_amqpd(tmp: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "amqpd", "--bind", "127.0.0.1", "--port", str(port),
-                             "--data-dir", str(Path(tmp) / "data"), "--log-level", "warning"],
-                            cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc, f"amqp://guest:guest@127.0.0.1:{port}/%2F"
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit("amqpd exited before listening") from None
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("amqpd did not start")
 
 
 async def run_all(url: str, n: int, size: int, kinds: list[str]) -> dict[str, tuple[float, float, float]]:
@@ -254,7 +229,7 @@ def main() -> None:
     ap.add_argument("-n", "--messages", type=int, default=50_000)
     ap.add_argument("--size", type=int, default=16, help="body bytes")
     ap.add_argument("--compare-rabbitmq", action="store_true")
-    ap.add_argument("--rabbitmq-url", default="amqp://guest:guest@127.0.0.1:5672/%2F")
+    ap.add_argument("--rabbitmq-url", default=DEFAULT_URL)
     ap.add_argument("--url", help="benchmark this broker instead of starting amqpd")
     ap.add_argument("--kinds", default=",".join(KINDS), help="comma-separated subset of: " + ", ".join(KINDS))
     args = ap.parse_args()
@@ -266,13 +241,15 @@ def main() -> None:
     if args.url:
         report(args.url, asyncio.run(run_all(args.url, args.messages, args.size, kinds)))
     else:
-        with tempfile.TemporaryDirectory() as tmp:
-            proc, url = start_amqpd(tmp)
+        server = AmqpdServer(keep=False, extra_args=("--log-level", "warning"))
+        try:
             try:
-                report("amqpd", asyncio.run(run_all(url, args.messages, args.size, kinds)))
-            finally:
-                proc.terminate()
-                proc.wait(15)
+                server.start()
+            except BenchError:
+                raise SystemExit("amqpd did not start" if server.alive else "amqpd exited before listening") from None
+            report("amqpd", asyncio.run(run_all(server.url, args.messages, args.size, kinds)))
+        finally:
+            server.stop()
     if args.compare_rabbitmq:
         report(f"RabbitMQ ({args.rabbitmq_url})", asyncio.run(run_all(args.rabbitmq_url, args.messages, args.size, kinds)))
 

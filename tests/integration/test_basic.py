@@ -14,8 +14,19 @@ import time
 import pika
 import pika.exceptions
 import pytest
+from helpers import (  # tests/integration is on sys.path (rootdir conftest, no packages)
+    assert_closed,
+    conn_fixture,  # noqa: F401 (fixture)
+    connect_fixture,  # noqa: F401 (fixture)
+    drain,
+    message_count,
+    queue_fixture,  # noqa: F401 (fixture)
+    raw_fixture,  # noqa: F401 (fixture)
+    run_select_connection,
+    settle,
+    wait_count,
+)
 from pamqp import commands as C
-from rawclient import RawClient  # tests/integration is on sys.path (rootdir conftest, no packages)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -24,102 +35,22 @@ pytestmark = pytest.mark.timeout(60)
 # helpers
 
 
-def drain(conn: pika.BlockingConnection, until=lambda: False, timeout: float = 5.0) -> bool:
-    """Process I/O until `until()` is true or `timeout` passes; returns the final value of `until()`."""
-    deadline = time.monotonic() + timeout
-    while not until():
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return until()
-        conn.process_data_events(time_limit=min(0.05, left))
-    return True
-
-
-def settle(conn: pika.BlockingConnection, seconds: float = 0.3) -> None:
-    """Process I/O for a fixed time (to show that nothing more arrives)."""
-    drain(conn, lambda: False, timeout=seconds)
-
-
-def message_count(ch, queue: str) -> int:
-    return ch.queue_declare(queue, passive=True).method.message_count
-
-
-def wait_count(ch, queue: str, n: int, timeout: float = 5.0) -> int:
-    deadline = time.monotonic() + timeout
-    while True:
-        c = message_count(ch, queue)
-        if c == n or time.monotonic() > deadline:
-            return c
-        time.sleep(0.05)
-
-
 def rs_queue(broker, name: str) -> str:
     """rabbit_misc:rs/1 of a queue resource."""
     return f"queue '{name}' in vhost '{broker.vhost}'"
 
 
-@pytest.fixture
-def connect(broker):
-    opened: list[pika.BlockingConnection] = []
-
-    def make(**kw) -> pika.BlockingConnection:
-        c = pika.BlockingConnection(broker.pika_params(**kw))
-        opened.append(c)
-        return c
-
-    yield make
-    for c in opened:
-        try:
-            if c.is_open:
-                c.close()
-        except Exception:
-            pass
-
-
-@pytest.fixture
-def conn(connect):
-    return connect()
-
-
-@pytest.fixture
-def queue(broker, uniq):
-    """Factory for durable-less, non-exclusive queues that are deleted when the test ends."""
-    names: list[str] = []
-
-    def make(prefix: str = "q", **kw) -> str:
-        name = uniq(prefix)
-        with pika.BlockingConnection(broker.pika_params()) as c:
-            c.channel().queue_declare(name, **kw)
-        names.append(name)
-        return name
-
-    yield make
-    try:
-        with pika.BlockingConnection(broker.pika_params()) as c:
-            ch = c.channel()
-            for n in names:
-                ch.queue_delete(n)
-    except Exception:
-        pass
-
-
-@pytest.fixture
-def raw(broker):
-    clients: list[RawClient] = []
-
-    def make(**kw) -> RawClient:
-        c = RawClient(broker.host, broker.port, vhost=broker.vhost, **kw).connect()
-        clients.append(c)
-        return c
-
-    yield make
-    for c in clients:
-        c.close()
-
-
 def publish_n(ch, queue: str, bodies) -> None:
     for b in bodies:
         ch.basic_publish("", queue, b if isinstance(b, bytes) else str(b).encode())
+
+
+def get_unacked(ch, queue: str, n: int) -> None:
+    """Publish n messages ("0", "1", ...) and basic.get all of them without acking (delivery tags 1..n)."""
+    publish_n(ch, queue, range(n))
+    wait_count(ch, queue, n)
+    for _ in range(n):
+        ch.basic_get(queue)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -144,11 +75,7 @@ def test_roundtrip_pika_blocking(conn, queue):
 
 def test_roundtrip_pika_select_connection(broker, queue):
     q = queue()
-    result: dict = {"messages": [], "error": None}
-    params = broker.pika_params()
-
-    def on_open(connection):
-        connection.channel(on_open_callback=on_channel)
+    result: dict = {"messages": []}
 
     def on_channel(channel):
         result["channel"] = channel
@@ -163,30 +90,12 @@ def test_roundtrip_pika_select_connection(broker, queue):
         result["messages"].append(body)
         channel.basic_ack(method.delivery_tag)
         if len(result["messages"]) == 3:
-            channel.basic_cancel(method.consumer_tag, callback=lambda f: conn.close())
+            channel.basic_cancel(method.consumer_tag, callback=lambda f: channel.connection.close())
 
-    def on_open_error(connection, err):
-        result["error"] = err
-        connection.ioloop.stop()
-
-    def on_closed(connection, reason):
-        result["closed"] = reason
-        connection.ioloop.stop()
-
-    def on_timeout():
-        result["error"] = "timeout"
-        if conn.is_open:
-            conn.close()
-        else:
-            conn.ioloop.stop()
-
-    conn = pika.SelectConnection(params, on_open_callback=on_open, on_open_error_callback=on_open_error,
-                                 on_close_callback=on_closed)
-    conn.ioloop.call_later(10, on_timeout)
-    conn.ioloop.start()
-    assert result["error"] is None
+    error, closed = run_select_connection(broker, on_channel)
+    assert error is None
     assert result["messages"] == [b"m0", b"m1", b"m2"]
-    assert isinstance(result["closed"], pika.exceptions.ConnectionClosedByClient)
+    assert isinstance(closed, pika.exceptions.ConnectionClosedByClient)
 
 
 def test_roundtrip_aio_pika(broker, queue):
@@ -297,32 +206,19 @@ def test_mandatory_unroutable_is_returned(conn, uniq, queue):
 
 def test_mandatory_return_select_connection(broker, uniq):
     missing = uniq("nobody")
-    result: dict = {"returns": [], "error": None}
-
-    def on_open(connection):
-        connection.channel(on_open_callback=on_channel)
+    returns: list = []
 
     def on_channel(channel):
         channel.add_on_return_callback(on_return)
         channel.basic_publish("amq.direct", missing, b"back", mandatory=True)
 
     def on_return(channel, method, props, body):
-        result["returns"].append((method.reply_code, method.reply_text, method.routing_key, body))
-        conn.close()
+        returns.append((method.reply_code, method.reply_text, method.routing_key, body))
+        channel.connection.close()
 
-    def on_closed(connection, reason):
-        connection.ioloop.stop()
-
-    def on_timeout():
-        result["error"] = "timeout"
-        conn.close() if conn.is_open else conn.ioloop.stop()
-
-    conn = pika.SelectConnection(broker.pika_params(), on_open_callback=on_open,
-                                 on_open_error_callback=lambda c, e: c.ioloop.stop(), on_close_callback=on_closed)
-    conn.ioloop.call_later(10, on_timeout)
-    conn.ioloop.start()
-    assert result["error"] is None
-    assert result["returns"] == [(312, "NO_ROUTE", missing, b"back")]
+    error, _closed = run_select_connection(broker, on_channel)
+    assert error is None
+    assert returns == [(312, "NO_ROUTE", missing, b"back")]
 
 
 def test_immediate_true_is_not_implemented(raw, queue):
@@ -330,9 +226,7 @@ def test_immediate_true_is_not_implemented(raw, queue):
     c = raw()
     ch = c.open_channel(1)
     c.publish(ch, b"x", routing_key=q, immediate=True)
-    close = c.wait_close()
-    assert (close.reply_code, close.reply_text) == (540, "NOT_IMPLEMENTED - immediate=true")
-    assert (close.class_id, close.method_id) == (60, 40)
+    assert_closed(c.wait_close(), 540, "NOT_IMPLEMENTED - immediate=true", (60, 40))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -375,11 +269,8 @@ def test_duplicate_consumer_tag_is_connection_error(raw, queue):
     ch = c.open_channel(1)
     c.rpc(ch, C.Basic.Consume(queue=q1, consumer_tag="dup"), C.Basic.ConsumeOk)
     c.send_method(ch, C.Basic.Consume(queue=q2, consumer_tag="dup"))
-    close = c.wait_close()
     # not_allowed is a "hard" error code, so RabbitMQ closes the whole connection
-    assert close.reply_code == 530
-    assert close.reply_text == "NOT_ALLOWED - attempt to reuse consumer tag 'dup'"
-    assert (close.class_id, close.method_id) == (60, 20)
+    assert_closed(c.wait_close(), 530, "NOT_ALLOWED - attempt to reuse consumer tag 'dup'", (60, 20))
 
 
 def test_same_consumer_tag_on_two_channels_is_fine(raw, queue):
@@ -553,9 +444,7 @@ def test_consume_from_missing_queue_404(broker, raw, uniq):
     c = raw()
     ch = c.open_channel(1)
     c.send_method(ch, C.Basic.Consume(queue=name))
-    close = c.wait_channel_close(ch)
-    assert (close.reply_code, close.reply_text) == (404, f"NOT_FOUND - no {rs_queue(broker, name)}")
-    assert (close.class_id, close.method_id) == (60, 20)
+    assert_closed(c.wait_channel_close(ch), 404, f"NOT_FOUND - no {rs_queue(broker, name)}", (60, 20))
 
 
 def test_get_from_missing_queue_404(broker, conn, uniq):
@@ -646,20 +535,14 @@ def test_ack_unknown_tag_close_names_basic_ack(raw):
     c = raw()
     ch = c.open_channel(1)
     c.send_method(ch, C.Basic.Ack(delivery_tag=42))
-    close = c.wait_channel_close(ch)
-    assert (close.reply_code, close.reply_text) == (406, "PRECONDITION_FAILED - unknown delivery tag 42")
-    assert (close.class_id, close.method_id) == (60, 80)
+    assert_closed(c.wait_channel_close(ch), 406, "PRECONDITION_FAILED - unknown delivery tag 42", (60, 80))
     # reject and nack name themselves
     ch = c.open_channel(2)
     c.send_method(ch, C.Basic.Reject(delivery_tag=7))
-    close = c.wait_channel_close(ch)
-    assert (close.reply_code, close.reply_text) == (406, "PRECONDITION_FAILED - unknown delivery tag 7")
-    assert (close.class_id, close.method_id) == (60, 90)
+    assert_closed(c.wait_channel_close(ch), 406, "PRECONDITION_FAILED - unknown delivery tag 7", (60, 90))
     ch = c.open_channel(3)
     c.send_method(ch, C.Basic.Nack(delivery_tag=8))
-    close = c.wait_channel_close(ch)
-    assert (close.reply_code, close.reply_text) == (406, "PRECONDITION_FAILED - unknown delivery tag 8")
-    assert (close.class_id, close.method_id) == (60, 120)
+    assert_closed(c.wait_channel_close(ch), 406, "PRECONDITION_FAILED - unknown delivery tag 8", (60, 120))
     # delivery tag 0 without multiple is unknown as well
     ch = c.open_channel(4)
     c.send_method(ch, C.Basic.Ack(delivery_tag=0, multiple=False))
@@ -696,10 +579,7 @@ def test_ack_of_auto_ack_delivery_is_unknown(conn, queue):
 def test_ack_multiple_zero_acks_all_outstanding(conn, queue):
     q = queue()
     ch = conn.channel()
-    publish_n(ch, q, range(5))
-    wait_count(ch, q, 5)
-    for _ in range(5):
-        ch.basic_get(q)
+    get_unacked(ch, q, 5)
     ch.basic_ack(0, multiple=True)
     # nothing outstanding any more: a second multiple/0 ack is a no-op, not an error
     ch.basic_ack(0, multiple=True)
@@ -714,10 +594,7 @@ def test_ack_multiple_zero_acks_all_outstanding(conn, queue):
 def test_ack_multiple_acks_up_to_tag_only(conn, queue):
     q = queue()
     ch = conn.channel()
-    publish_n(ch, q, range(5))
-    wait_count(ch, q, 5)
-    for _ in range(5):
-        ch.basic_get(q)
+    get_unacked(ch, q, 5)
     ch.basic_ack(3, multiple=True)
     ch.close()  # 4 and 5 were unacked: requeued
     ch = conn.channel()
@@ -729,10 +606,7 @@ def test_ack_multiple_acks_up_to_tag_only(conn, queue):
 def test_ack_multiple_unknown_tag_above_outstanding_is_error(conn, queue):
     q = queue()
     ch = conn.channel()
-    publish_n(ch, q, range(2))
-    wait_count(ch, q, 2)
-    ch.basic_get(q)
-    ch.basic_get(q)
+    get_unacked(ch, q, 2)
     ch.basic_ack(10, multiple=True)
     with pytest.raises(pika.exceptions.ChannelClosedByBroker) as ei:
         ch.queue_declare(q, passive=True)
@@ -757,35 +631,21 @@ def _count_unacked_per_consumer(conn, ch, q, n_consumers, n_messages, settle_s=0
     return got
 
 
-def test_qos_per_consumer(conn, queue):
-    q = queue()
-    ch = conn.channel()
-    ch.basic_qos(prefetch_count=2, global_qos=False)
-    got = _count_unacked_per_consumer(conn, ch, q, 2, 10)
-    assert {k: len(v) for k, v in got.items()} == {"c0": 2, "c1": 2}
-    assert message_count(ch, q) == 6
-
-
-def test_qos_global_is_per_channel(conn, queue):
-    q = queue()
-    ch = conn.channel()
-    ch.basic_qos(prefetch_count=3, global_qos=True)
-    got = _count_unacked_per_consumer(conn, ch, q, 2, 10)
-    counts = {k: len(v) for k, v in got.items()}
+@pytest.mark.parametrize("qos,counts,left", [
+    ([(2, False)], {"c0": 2, "c1": 2}, 6),
     # the channel-wide limit is shared; round-robin hands out c0, c1, c0 and then the channel is full
-    assert counts == {"c0": 2, "c1": 1}
-    assert message_count(ch, q) == 7
-
-
-def test_qos_global_and_per_consumer_combined(conn, queue):
+    ([(3, True)], {"c0": 2, "c1": 1}, 7),
+    # each consumer at most 2, the channel at most 3
+    ([(2, False), (3, True)], {"c0": 2, "c1": 1}, 7),
+], ids=["per_consumer", "global_is_per_channel", "global_and_per_consumer_combined"])
+def test_qos_prefetch_limits(conn, queue, qos, counts, left):
     q = queue()
     ch = conn.channel()
-    ch.basic_qos(prefetch_count=2, global_qos=False)  # each consumer at most 2
-    ch.basic_qos(prefetch_count=3, global_qos=True)  # the channel at most 3
+    for prefetch_count, global_qos in qos:
+        ch.basic_qos(prefetch_count=prefetch_count, global_qos=global_qos)
     got = _count_unacked_per_consumer(conn, ch, q, 2, 10)
-    counts = {k: len(v) for k, v in got.items()}
-    assert counts == {"c0": 2, "c1": 1}
-    assert message_count(ch, q) == 7
+    assert {k: len(v) for k, v in got.items()} == counts
+    assert message_count(ch, q) == left
 
 
 def test_qos_per_consumer_applies_to_later_consumers_only(conn, queue):
@@ -850,9 +710,7 @@ def test_recover_requeue_false_is_not_implemented(raw):
     c = raw()
     ch = c.open_channel(1)
     c.send_method(ch, C.Basic.Recover(requeue=False))
-    close = c.wait_close()
-    assert (close.reply_code, close.reply_text) == (540, "NOT_IMPLEMENTED - requeue=false")
-    assert (close.class_id, close.method_id) == (60, 110)
+    assert_closed(c.wait_close(), 540, "NOT_IMPLEMENTED - requeue=false", (60, 110))
 
 
 # ---------------------------------------------------------------------------------------------------------

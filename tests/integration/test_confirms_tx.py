@@ -11,99 +11,24 @@ import time
 import pika
 import pika.exceptions
 import pytest
+from helpers import (  # tests/integration is on sys.path (rootdir conftest, no packages)
+    assert_closed,
+    conn_fixture,  # noqa: F401 (fixture)
+    connect_fixture,  # noqa: F401 (fixture)
+    message_count,
+    queue_fixture,  # noqa: F401 (fixture)
+    raw_fixture,  # noqa: F401 (fixture)
+    run_select_connection,
+    wait_count,
+)
 from pamqp import commands as C
-from rawclient import FRAME_METHOD, RawClient  # tests/integration is on sys.path (rootdir conftest)
+from rawclient import FRAME_METHOD, RawClient
 
 pytestmark = pytest.mark.timeout(60)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # helpers
-
-
-def drain(conn: pika.BlockingConnection, until=lambda: False, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not until():
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return until()
-        conn.process_data_events(time_limit=min(0.05, left))
-    return True
-
-
-def settle(conn: pika.BlockingConnection, seconds: float = 0.3) -> None:
-    drain(conn, lambda: False, timeout=seconds)
-
-
-def message_count(ch, queue: str) -> int:
-    return ch.queue_declare(queue, passive=True).method.message_count
-
-
-def wait_count(ch, queue: str, n: int, timeout: float = 5.0) -> int:
-    deadline = time.monotonic() + timeout
-    while True:
-        c = message_count(ch, queue)
-        if c == n or time.monotonic() > deadline:
-            return c
-        time.sleep(0.05)
-
-
-@pytest.fixture
-def connect(broker):
-    opened: list[pika.BlockingConnection] = []
-
-    def make(**kw) -> pika.BlockingConnection:
-        c = pika.BlockingConnection(broker.pika_params(**kw))
-        opened.append(c)
-        return c
-
-    yield make
-    for c in opened:
-        try:
-            if c.is_open:
-                c.close()
-        except Exception:
-            pass
-
-
-@pytest.fixture
-def conn(connect):
-    return connect()
-
-
-@pytest.fixture
-def queue(broker, uniq):
-    names: list[str] = []
-
-    def make(prefix: str = "q", **kw) -> str:
-        name = uniq(prefix)
-        with pika.BlockingConnection(broker.pika_params()) as c:
-            c.channel().queue_declare(name, **kw)
-        names.append(name)
-        return name
-
-    yield make
-    try:
-        with pika.BlockingConnection(broker.pika_params()) as c:
-            ch = c.channel()
-            for n in names:
-                ch.queue_delete(n)
-    except Exception:
-        pass
-
-
-@pytest.fixture
-def raw(broker):
-    clients: list[RawClient] = []
-
-    def make(**kw) -> RawClient:
-        c = RawClient(broker.host, broker.port, vhost=broker.vhost, **kw).connect()
-        clients.append(c)
-        return c
-
-    yield make
-    for c in clients:
-        c.close()
 
 
 def collect_confirms(c: RawClient, ch: int, n: int, timeout: float = 10.0):
@@ -228,38 +153,25 @@ def test_confirm_pika_blocking_unroutable_error(conn, uniq, queue):
 def test_confirm_pika_select_connection_tags(broker, queue):
     q = queue()
     n = 50
-    result: dict = {"acks": [], "error": None}
-
-    def on_open(connection):
-        connection.channel(on_open_callback=on_channel)
+    acks: list = []
 
     def on_channel(channel):
+        def on_confirm(frame):
+            m = frame.method
+            acks.append((type(m).__name__, m.delivery_tag, m.multiple))
+            if m.delivery_tag == n:
+                channel.connection.close()
+
         channel.confirm_delivery(ack_nack_callback=on_confirm, callback=lambda f: publish_all(channel))
 
     def publish_all(channel):
         for i in range(n):
             channel.basic_publish("", q, str(i).encode())
 
-    def on_confirm(frame):
-        m = frame.method
-        result["acks"].append((type(m).__name__, m.delivery_tag, m.multiple))
-        if m.delivery_tag == n:
-            conn.close()
-
-    def on_closed(connection, reason):
-        connection.ioloop.stop()
-
-    def on_timeout():
-        result["error"] = "timeout"
-        conn.close() if conn.is_open else conn.ioloop.stop()
-
-    conn = pika.SelectConnection(broker.pika_params(), on_open_callback=on_open,
-                                 on_open_error_callback=lambda c, e: c.ioloop.stop(), on_close_callback=on_closed)
-    conn.ioloop.call_later(10, on_timeout)
-    conn.ioloop.start()
-    assert result["error"] is None
+    error, _closed = run_select_connection(broker, on_channel)
+    assert error is None
     covered: set[int] = set()
-    for kind, tag, multiple in result["acks"]:
+    for kind, tag, multiple in acks:
         assert kind == "Ack"
         new = set(range(1, tag + 1)) - covered if multiple else {tag}
         assert new and not (new & covered)
@@ -295,38 +207,24 @@ def test_confirm_aio_pika_publish_returns_basic_ack(broker, queue):
 # mode switching errors
 
 
-def test_confirm_select_on_tx_channel_406(raw):
+@pytest.mark.parametrize("select,select_ok,switch,text,method", [
+    (C.Tx.Select, C.Tx.SelectOk, C.Confirm.Select, "cannot switch from tx to confirm mode", (85, 10)),
+    (C.Confirm.Select, C.Confirm.SelectOk, C.Tx.Select, "cannot switch from confirm to tx mode", (90, 10)),
+], ids=["confirm_select_on_tx_channel", "tx_select_on_confirm_channel"])
+def test_mode_switch_406(raw, select, select_ok, switch, text, method):
     c = raw()
     ch = c.open_channel(1)
-    c.rpc(ch, C.Tx.Select(), C.Tx.SelectOk)
-    c.send_method(ch, C.Confirm.Select())
-    close = c.wait_channel_close(ch)
-    assert (close.reply_code, close.reply_text) == (406, "PRECONDITION_FAILED - cannot switch from tx to confirm mode")
-    assert (close.class_id, close.method_id) == (85, 10)
-
-
-def test_tx_select_on_confirm_channel_406(raw):
-    c = raw()
-    ch = c.open_channel(1)
-    c.rpc(ch, C.Confirm.Select(), C.Confirm.SelectOk)
-    c.send_method(ch, C.Tx.Select())
-    close = c.wait_channel_close(ch)
-    assert (close.reply_code, close.reply_text) == (406, "PRECONDITION_FAILED - cannot switch from confirm to tx mode")
-    assert (close.class_id, close.method_id) == (90, 10)
+    c.rpc(ch, select(), select_ok)
+    c.send_method(ch, switch())
+    assert_closed(c.wait_channel_close(ch), 406, f"PRECONDITION_FAILED - {text}", method)
 
 
 def test_tx_commit_and_rollback_without_select_406(raw):
     c = raw()
-    ch = c.open_channel(1)
-    c.send_method(ch, C.Tx.Commit())
-    close = c.wait_channel_close(ch)
-    assert (close.reply_code, close.reply_text) == (406, "PRECONDITION_FAILED - channel is not transactional")
-    assert (close.class_id, close.method_id) == (90, 20)
-    ch = c.open_channel(2)
-    c.send_method(ch, C.Tx.Rollback())
-    close = c.wait_channel_close(ch)
-    assert (close.reply_code, close.reply_text) == (406, "PRECONDITION_FAILED - channel is not transactional")
-    assert (close.class_id, close.method_id) == (90, 30)
+    for ch, (tx_method, method) in enumerate([(C.Tx.Commit, (90, 20)), (C.Tx.Rollback, (90, 30))], start=1):
+        c.open_channel(ch)
+        c.send_method(ch, tx_method())
+        assert_closed(c.wait_channel_close(ch), 406, "PRECONDITION_FAILED - channel is not transactional", method)
     # channel errors only: the connection is fine
     ch = c.open_channel(3)
     c.rpc(ch, C.Tx.Select(), C.Tx.SelectOk)
@@ -466,9 +364,7 @@ def test_tx_ack_unknown_tag_fails_immediately(raw):
     ch = c.open_channel(1)
     c.rpc(ch, C.Tx.Select(), C.Tx.SelectOk)
     c.send_method(ch, C.Basic.Ack(delivery_tag=5))
-    close = c.wait_channel_close(ch)
-    assert (close.reply_code, close.reply_text) == (406, "PRECONDITION_FAILED - unknown delivery tag 5")
-    assert (close.class_id, close.method_id) == (60, 80)
+    assert_closed(c.wait_channel_close(ch), 406, "PRECONDITION_FAILED - unknown delivery tag 5", (60, 80))
 
 
 def test_tx_mandatory_return_happens_at_commit(raw, uniq):

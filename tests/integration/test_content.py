@@ -14,8 +14,17 @@ from decimal import Decimal
 import pika
 import pika.exceptions
 import pytest
+from helpers import (  # tests/integration is on sys.path (rootdir conftest, no packages)
+    assert_closed,
+    conn_fixture,  # noqa: F401 (fixture)
+    connect_fixture,  # noqa: F401 (fixture)
+    drain,
+    message_count,
+    queue_fixture,  # noqa: F401 (fixture)
+    raw_fixture,  # noqa: F401 (fixture)
+)
 from pamqp import commands as C
-from rawclient import (  # tests/integration is on sys.path (rootdir conftest)
+from rawclient import (
     FRAME_BODY,
     FRAME_HEADER,
     FRAME_METHOD,
@@ -33,84 +42,22 @@ pytestmark = pytest.mark.timeout(60)
 # helpers
 
 
-def drain(conn: pika.BlockingConnection, until=lambda: False, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not until():
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return until()
-        conn.process_data_events(time_limit=min(0.05, left))
-    return True
-
-
-def message_count(ch, queue: str) -> int:
-    return ch.queue_declare(queue, passive=True).method.message_count
-
-
-@pytest.fixture
-def connect(broker):
-    opened: list[pika.BlockingConnection] = []
-
-    def make(**kw) -> pika.BlockingConnection:
-        c = pika.BlockingConnection(broker.pika_params(**kw))
-        opened.append(c)
-        return c
-
-    yield make
-    for c in opened:
-        try:
-            if c.is_open:
-                c.close()
-        except Exception:
-            pass
-
-
-@pytest.fixture
-def conn(connect):
-    return connect()
-
-
-@pytest.fixture
-def queue(broker, uniq):
-    names: list[str] = []
-
-    def make(prefix: str = "q", **kw) -> str:
-        name = uniq(prefix)
-        with pika.BlockingConnection(broker.pika_params()) as c:
-            c.channel().queue_declare(name, **kw)
-        names.append(name)
-        return name
-
-    yield make
-    try:
-        with pika.BlockingConnection(broker.pika_params()) as c:
-            ch = c.channel()
-            for n in names:
-                ch.queue_delete(n)
-    except Exception:
-        pass
-
-
-@pytest.fixture
-def raw(broker):
-    clients: list[RawClient] = []
-
-    def make(**kw) -> RawClient:
-        c = RawClient(broker.host, broker.port, vhost=broker.vhost, **kw).connect()
-        clients.append(c)
-        return c
-
-    yield make
-    for c in clients:
-        c.close()
-
-
 def consume_one(conn, ch, q, timeout=10.0):
     got = []
     tag = ch.basic_consume(q, lambda c, m, p, b: got.append((m, p, b)), auto_ack=True)
     assert drain(conn, lambda: got, timeout)
     ch.basic_cancel(tag)
     return got[0]
+
+
+def start_publish(raw, queue) -> tuple[RawClient, int, str]:
+    """A fresh queue, a raw connection with channel 1 open, and on it a basic.publish to the queue without
+    its content: the test sends the content frames itself (or not)."""
+    q = queue()
+    c = raw()
+    ch = c.open_channel(1)
+    c.send_method(ch, C.Basic.Publish(exchange="", routing_key=q))
+    return c, ch, q
 
 
 def raw_get(c: RawClient, ch: int, q: str):
@@ -170,10 +117,7 @@ def test_empty_body(conn, raw, queue):
 
 
 def test_zero_body_size_content_is_complete_after_header(raw, queue):
-    q = queue()
-    c = raw()
-    ch = c.open_channel(1)
-    c.send_method(ch, C.Basic.Publish(exchange="", routing_key=q))
+    c, ch, q = start_publish(raw, queue)
     c.send_header(ch, 0, encode_properties())
     # content is complete right after the header: the next method is processed normally
     c.rpc(ch, C.Basic.Qos(prefetch_count=0), C.Basic.QosOk)
@@ -183,23 +127,15 @@ def test_zero_body_size_content_is_complete_after_header(raw, queue):
 
 def test_empty_body_frame_after_zero_size_header_is_unexpected(raw, queue):
     """With body size 0 no body frame may follow, not even an empty one."""
-    q = queue()
-    c = raw()
-    ch = c.open_channel(1)
-    c.send_method(ch, C.Basic.Publish(exchange="", routing_key=q))
+    c, ch, _q = start_publish(raw, queue)
     c.send_header(ch, 0)
     c.send_body(ch, b"")
-    close = c.wait_close()
-    assert close.reply_code == 505
-    assert close.reply_text == "UNEXPECTED_FRAME - expected method frame, got non method frame instead"
-    assert (close.class_id, close.method_id) == (0, 0)
+    assert_closed(c.wait_close(), 505,
+                  "UNEXPECTED_FRAME - expected method frame, got non method frame instead", (0, 0))
 
 
 def test_zero_length_body_frames_inside_body_are_fine(raw, queue):
-    q = queue()
-    c = raw()
-    ch = c.open_channel(1)
-    c.send_method(ch, C.Basic.Publish(exchange="", routing_key=q))
+    c, ch, q = start_publish(raw, queue)
     c.send_header(ch, 3)
     c.send_body(ch, b"a")
     c.send_body(ch, b"")
@@ -420,9 +356,7 @@ def test_invalid_expiration(raw, queue, expiration, text):
     c = raw()
     ch = c.open_channel(1)
     c.publish(ch, b"x", routing_key=q, properties=encode_properties(expiration=expiration))
-    close = c.wait_channel_close(ch)
-    assert (close.reply_code, close.reply_text) == (406, text)
-    assert (close.class_id, close.method_id) == (60, 40)
+    assert_closed(c.wait_channel_close(ch), 406, text, (60, 40))
 
 
 def test_max_message_size_configured(broker_factory):
@@ -436,10 +370,8 @@ def test_max_message_size_configured(broker_factory):
         _m, _h, body, _ = raw_get(c, ch, q)
         assert len(body) == 2048
         c.publish(ch, b"a" * 4096, routing_key=q)
-        close = c.wait_channel_close(ch)
-        assert close.reply_code == 406
-        assert close.reply_text == "PRECONDITION_FAILED - message size 4096 is larger than configured max size 2048"
-        assert (close.class_id, close.method_id) == (60, 40)
+        assert_closed(c.wait_channel_close(ch), 406,
+                      "PRECONDITION_FAILED - message size 4096 is larger than configured max size 2048", (60, 40))
         ch = c.open_channel(2)
         ok = c.rpc(ch, C.Queue.Declare(queue=q, passive=True), C.Queue.DeclareOk)
         assert ok.message_count == 0
@@ -452,41 +384,26 @@ def test_max_message_size_configured(broker_factory):
 
 
 def test_method_in_middle_of_content_is_unexpected_frame(raw, queue):
-    q = queue()
-    c = raw()
-    ch = c.open_channel(1)
-    c.send_method(ch, C.Basic.Publish(exchange="", routing_key=q))
+    c, ch, q = start_publish(raw, queue)
     c.send_header(ch, 10)
     c.send_method(ch, C.Basic.Publish(exchange="", routing_key=q))
-    close = c.wait_close()
-    assert close.reply_code == 505
-    assert close.reply_text == "UNEXPECTED_FRAME - expected content body, got non content body frame instead"
-    assert (close.class_id, close.method_id) == (60, 40)
+    assert_closed(c.wait_close(), 505,
+                  "UNEXPECTED_FRAME - expected content body, got non content body frame instead", (60, 40))
 
 
 def test_method_instead_of_content_header_is_unexpected_frame(raw, queue):
-    q = queue()
-    c = raw()
-    ch = c.open_channel(1)
+    c, ch, q = start_publish(raw, queue)
     c.send_method(ch, C.Basic.Publish(exchange="", routing_key=q))
-    c.send_method(ch, C.Basic.Publish(exchange="", routing_key=q))
-    close = c.wait_close()
-    assert close.reply_code == 505
-    assert close.reply_text == ("UNEXPECTED_FRAME - expected content header for class 60, "
-                                "got non content header frame instead")
-    assert (close.class_id, close.method_id) == (60, 40)
+    assert_closed(c.wait_close(), 505,
+                  "UNEXPECTED_FRAME - expected content header for class 60, got non content header frame instead",
+                  (60, 40))
 
 
 def test_content_header_for_wrong_class_is_unexpected_frame(raw, queue):
-    q = queue()
-    c = raw()
-    ch = c.open_channel(1)
-    c.send_method(ch, C.Basic.Publish(exchange="", routing_key=q))
+    c, ch, _q = start_publish(raw, queue)
     c.send_header(ch, 1, class_id=50)
-    close = c.wait_close()
-    assert close.reply_code == 505
-    assert close.reply_text == "UNEXPECTED_FRAME - expected content header for class 60, got one for class 50 instead"
-    assert (close.class_id, close.method_id) == (60, 40)
+    assert_closed(c.wait_close(), 505,
+                  "UNEXPECTED_FRAME - expected content header for class 60, got one for class 50 instead", (60, 40))
 
 
 @pytest.mark.parametrize("ftype", [FRAME_HEADER, FRAME_BODY])
@@ -497,20 +414,15 @@ def test_content_frame_without_method_is_unexpected_frame(raw, ftype):
         c.send_header(ch, 1)
     else:
         c.send_body(ch, b"x")
-    close = c.wait_close()
-    assert close.reply_code == 505
-    assert close.reply_text == "UNEXPECTED_FRAME - expected method frame, got non method frame instead"
-    assert (close.class_id, close.method_id) == (0, 0)
+    assert_closed(c.wait_close(), 505,
+                  "UNEXPECTED_FRAME - expected method frame, got non method frame instead", (0, 0))
 
 
 def test_body_larger_than_declared_size(broker, raw, queue):
     """RabbitMQ 3.10 keeps waiting for body frames once the declared size is overshot (its remaining size
     goes negative and never reaches 0); the message is never routed, and the next non-body frame is an
     UNEXPECTED_FRAME connection error."""
-    q = queue()
-    c = raw()
-    ch = c.open_channel(1)
-    c.send_method(ch, C.Basic.Publish(exchange="", routing_key=q))
+    c, ch, q = start_publish(raw, queue)
     c.send_header(ch, 5)
     c.send_body(ch, b"0123456789")
     early = None

@@ -3,12 +3,18 @@ auto-delete, and topic/headers routing end to end. Every expectation was checked
 
 from __future__ import annotations
 
-import re
-
 import pika
 import pika.exceptions
 import pytest
-from pika.exceptions import ChannelClosedByBroker, ConnectionClosedByBroker
+from helpers import (  # tests/integration is on sys.path (rootdir conftest, no packages)
+    channel_error,
+    confirm_ch_fixture,  # noqa: F401 (fixture)
+    conn_fixture,  # noqa: F401 (fixture)
+    connect_fixture,  # noqa: F401 (fixture)
+    connection_error,
+    delete_quietly,
+)
+from pika.exceptions import ChannelClosedByBroker
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -20,81 +26,12 @@ DEFAULT_X_REFUSED = "ACCESS_REFUSED - operation not permitted on the default exc
 # --------------------------------------------------------------------------------------------------
 
 @pytest.fixture
-def conn(broker):
-    c = pika.BlockingConnection(broker.pika_params())
-    yield c
-    try:
-        if c.is_open:
-            c.close()
-    except Exception:
-        pass
-
-
-@pytest.fixture
-def ch(conn):
-    """A channel in confirm mode: basic_publish returns once the message is routed (and raises
-    UnroutableError when a mandatory message comes back)."""
-    c = conn.channel()
-    c.confirm_delivery()
-    return c
-
-
-@pytest.fixture
 def cleanup(broker):
     """Register exchanges/queues to delete at the end, whatever happened to the test's connection."""
     exchanges: list[str] = []
     queues: list[str] = []
     yield exchanges, queues
-    c = pika.BlockingConnection(broker.pika_params())
-    try:
-        for q in queues:
-            chan = c.channel()
-            try:
-                chan.queue_delete(q)
-                chan.close()
-            except pika.exceptions.AMQPError:
-                pass
-        for x in exchanges:
-            chan = c.channel()
-            try:
-                chan.exchange_delete(x)
-                chan.close()
-            except pika.exceptions.AMQPError:
-                pass
-    finally:
-        c.close()
-
-
-def channel_error(conn, fn, code: int, text: str | None = None, pattern: str | None = None):
-    """Run fn(channel) on a fresh channel; it must be closed by the broker with code (and text), and the
-    connection must stay usable."""
-    chan = conn.channel()
-    with pytest.raises(ChannelClosedByBroker) as ei:
-        fn(chan)
-    assert ei.value.reply_code == code, ei.value
-    if text is not None:
-        assert ei.value.reply_text == text
-    if pattern is not None:
-        assert re.fullmatch(pattern, ei.value.reply_text), ei.value.reply_text
-    assert chan.is_closed
-    assert conn.is_open
-    probe = conn.channel()  # the connection is alive and well
-    probe.exchange_declare("amq.direct", passive=True)
-    probe.close()
-    return ei.value
-
-
-def connection_error(conn, fn, code: int, text: str | None = None, pattern: str | None = None):
-    chan = conn.channel()
-    with pytest.raises(ConnectionClosedByBroker) as ei:
-        fn(chan)
-    assert ei.value.reply_code == code, ei.value
-    if text is not None:
-        assert ei.value.reply_text == text
-    if pattern is not None:
-        assert re.fullmatch(pattern, ei.value.reply_text), ei.value.reply_text
-    assert conn.is_closed
-    return ei.value
+    delete_quietly(broker, queues, exchanges)
 
 
 def sync(chan) -> None:

@@ -12,6 +12,13 @@ import aiormq.exceptions
 import pika
 import pika.exceptions
 import pytest
+from helpers import (  # tests/integration is on sys.path (rootdir conftest, no packages)
+    channel_error,
+    confirm_ch_fixture,  # noqa: F401 (fixture)
+    conn_fixture,  # noqa: F401 (fixture)
+    connect_fixture,  # noqa: F401 (fixture)
+    delete_quietly,
+)
 from pika.exceptions import ChannelClosedByBroker
 
 pytestmark = pytest.mark.timeout(60)
@@ -39,69 +46,11 @@ def inequivalent(what: str, q: str, received: str, current: str) -> str:
 # helpers
 # --------------------------------------------------------------------------------------------------
 
-def _close(c) -> None:
-    try:
-        if c.is_open:
-            c.close()
-    except Exception:
-        pass
-
-
-@pytest.fixture
-def connect(broker):
-    """Factory of pika connections, all closed at the end of the test."""
-    conns = []
-
-    def make():
-        c = pika.BlockingConnection(broker.pika_params())
-        conns.append(c)
-        return c
-
-    yield make
-    for c in conns:
-        _close(c)
-
-
-@pytest.fixture
-def conn(connect):
-    return connect()
-
-
-@pytest.fixture
-def ch(conn):
-    c = conn.channel()
-    c.confirm_delivery()  # basic_publish returns once the message is enqueued
-    return c
-
-
 @pytest.fixture
 def cleanup(broker):
     queues: list[str] = []
     yield queues
-    c = pika.BlockingConnection(broker.pika_params())
-    try:
-        for q in queues:
-            chan = c.channel()
-            try:
-                chan.queue_delete(q)
-                chan.close()
-            except pika.exceptions.AMQPError:
-                pass
-    finally:
-        c.close()
-
-
-def channel_error(conn, fn, code: int, text: str | None = None):
-    """fn(channel) on a fresh channel must get the channel closed with code/text; the connection lives on."""
-    chan = conn.channel()
-    with pytest.raises(ChannelClosedByBroker) as ei:
-        fn(chan)
-    assert (ei.value.reply_code, ei.value.reply_text if text is not None else None) == (code, text), ei.value
-    assert chan.is_closed and conn.is_open
-    probe = conn.channel()
-    probe.exchange_declare("amq.direct", passive=True)
-    probe.close()
-    return ei.value
+    delete_quietly(broker, queues)
 
 
 def queue_exists(conn, q: str) -> bool:
