@@ -18,8 +18,6 @@ INTEROP_DIR = Path(__file__).resolve().parents[1]
 
 # Categories for interop/known/*.txt
 CATEGORIES = {
-    "x-args": "queue arguments (x-dead-letter-exchange, x-message-ttl, x-expires, x-max-length, "
-              "x-max-priority, ...) are refused with 406 until they are implemented",
     "bug": "an amqpd bug, reported for a fix",
     "missing": "a RabbitMQ 3.10 feature amqpd does not implement yet",
     "unsupported": "a documented amqpd deviation from RabbitMQ",
