@@ -243,16 +243,10 @@ class Channel:
                 msg.drop_header("BCC")
         queues = route(self.vhost.exchanges, ex, keys, msg)
         rejected = False
-        if not queues and not pub.exchange and pub.routing_key.startswith(replyto.PREFIX):
-            queues = None
-            if not replyto.route_reply(self.vhost, pub.routing_key, msg) and pub.mandatory:
-                self.send_content(commands.Basic.Return(reply_code=312, reply_text="NO_ROUTE",
-                                                        exchange=pub.exchange, routing_key=pub.routing_key), msg)
-        elif queues:
-            for q in queues:
-                if q.enqueue(msg) is None:
-                    rejected = True
-        elif pub.mandatory:
+        for q in queues:
+            if q.enqueue(msg) is None:
+                rejected = True
+        if not queues and not self._direct_reply(pub, msg) and pub.mandatory:
             self.send_content(commands.Basic.Return(reply_code=312, reply_text="NO_ROUTE",
                                                     exchange=pub.exchange, routing_key=pub.routing_key), msg)
         if self.confirm:
@@ -260,6 +254,11 @@ class Channel:
             # Written to the store in the batch being filled: confirm only after that batch's sync.
             batch = self.vhost.store.batch_no if msg.id and not rejected else 0
             self._confirm(seq, batch, rejected)
+
+    def _direct_reply(self, pub: Publish, msg: Message) -> bool:
+        """An otherwise unroutable message may be a direct reply-to reply (default exchange only)."""
+        return (not pub.exchange and pub.routing_key.startswith(replyto.PREFIX)
+                and replyto.route_reply(self.vhost, pub.routing_key, msg))
 
     def _confirm(self, seq: int, batch: int, nack: bool) -> None:
         """Acks and nacks go out in publish order; a seq waiting for a sync holds back later ones."""

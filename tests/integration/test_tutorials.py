@@ -732,25 +732,17 @@ def run_aio_topics(broker, exchange, subscriptions, logs):
     return run_async(scenario())
 
 
+@pytest.mark.parametrize(("subscriptions", "logs"), [(TOPIC_SUBSCRIPTIONS, TOPIC_LOGS),
+                                                     (ANIMAL_SUBSCRIPTIONS, ANIMAL_LOGS)],
+                         ids=["facility-and-severity", "tutorial-animals"])
 @pytest.mark.parametrize("client", CLIENTS)
-def test_topics_facility_and_severity(broker, declared, uniq, client):
+def test_topics(broker, declared, uniq, client, subscriptions, logs):
     topic_logs = declared.exchange(uniq("topic_logs"))
     run = {"pika": run_pika_topics, "aio": run_aio_topics}[client]
 
-    results = run(broker, topic_logs, TOPIC_SUBSCRIPTIONS, TOPIC_LOGS)
+    results = run(broker, topic_logs, subscriptions, logs)
 
-    for who, (_, expected) in TOPIC_SUBSCRIPTIONS.items():
-        assert results[who] == expected, who
-
-
-@pytest.mark.parametrize("client", CLIENTS)
-def test_topics_tutorial_animals(broker, declared, uniq, client):
-    topic_logs = declared.exchange(uniq("topic_logs"))
-    run = {"pika": run_pika_topics, "aio": run_aio_topics}[client]
-
-    results = run(broker, topic_logs, ANIMAL_SUBSCRIPTIONS, ANIMAL_LOGS)
-
-    for who, (_, expected) in ANIMAL_SUBSCRIPTIONS.items():
+    for who, (_, expected) in subscriptions.items():
         assert results[who] == expected, who
 
 
