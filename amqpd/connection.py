@@ -16,6 +16,7 @@ from pamqp import commands
 
 from . import __version__
 from .auth import MECHANISMS, SASLError, parse_response
+from .channel import CLOSING as CH_CLOSING
 from .channel import OPEN as CH_OPEN
 from .channel import Channel
 from .errors import AMQPError, ChannelError, ConnectionError, ReplyCode
@@ -25,10 +26,10 @@ from .protocol.framing import (
     HEARTBEAT_FRAME,
     PROTOCOL_HEADER,
     FrameBuffer,
-    erl_binary,
+    unexpected_frame,
 )
 from .protocol.handshake import MIN_FRAME_MAX, State, negotiate, next_state, unexpected_method
-from .protocol.methods import decode_method, encode_method
+from .protocol.methods import class_method, decode_method, encode_method
 
 if TYPE_CHECKING:
     from .server import Broker
@@ -106,9 +107,8 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._last_recv = self.loop.time()
         if self.state == State.HEADER:
-            if not self._protocol_header(data):
-                return
-            data = b""
+            self._protocol_header(data)
+            return
         frames = self.frames.feed(data)
         channels = self.channels
         for ftype, chan, payload in frames:
@@ -192,18 +192,18 @@ class Connection(asyncio.Protocol):
         self.write(encode_method(channel, method))
 
     # -- handshake --------------------------------------------------------------------------------
-    def _protocol_header(self, data: bytes) -> bool:
+    def _protocol_header(self, data: bytes) -> None:
         """Collect the 8-byte header; on a mismatch answer with ours and close (AMQP 0-9-1 §4.2.2)."""
         buf = self._header + data
         if len(buf) < 8 and (PROTOCOL_HEADER.startswith(buf) or AMQP_0_9_HEADER.startswith(buf)):
             self._header = buf
-            return False
+            return
         if buf[:8] != PROTOCOL_HEADER and buf[:8] != AMQP_0_9_HEADER:
             self.log.warning("bad protocol header", received=repr(buf[:8]))
             self.transport.write(PROTOCOL_HEADER)
             self.state = State.CLOSED
             self.transport.close()
-            return False
+            return
         self._header = b""
         self.state = State.START_OK
         self.send_method(0, commands.Connection.Start(
@@ -212,7 +212,6 @@ class Connection(asyncio.Protocol):
         rest = buf[8:]
         if rest:
             self.data_received(rest)
-        return False
 
     def _channel0(self, ftype: int, payload: bytes) -> None:
         if ftype != FRAME_METHOD:
@@ -365,7 +364,7 @@ class Connection(asyncio.Protocol):
             raise ConnectionError(ReplyCode.UNEXPECTED_FRAME, "expected method frame, got non method frame instead")
         method = decode_method(payload)
         if not isinstance(method, commands.Channel.Open):
-            raise ConnectionError(ReplyCode.CHANNEL_ERROR, "expected 'channel.open'", *_ids(method))
+            raise ConnectionError(ReplyCode.CHANNEL_ERROR, "expected 'channel.open'", *class_method(method))
         if self.channel_max and len(self.channels) >= self.channel_max:
             raise ConnectionError(ReplyCode.NOT_ALLOWED,
                                   f"number of channels opened ({len(self.channels)}) has reached the negotiated "
@@ -399,8 +398,7 @@ class Connection(asyncio.Protocol):
         ch.release()
         ch.send(commands.Channel.Close(reply_code=exc.reply_code, reply_text=exc.reply_text,
                                        class_id=exc.class_id, method_id=exc.method_id))
-        from .channel import CLOSING
-        ch.state = CLOSING
+        ch.state = CH_CLOSING
 
     def connection_error(self, exc: AMQPError) -> None:
         if self.state >= State.CLOSING:
@@ -445,15 +443,6 @@ class Connection(asyncio.Protocol):
         for q in list(self.exclusive_queues):
             q.vhost.remove_queue(q)
         self.exclusive_queues.clear()
-
-
-def unexpected_frame(ftype: int, payload: bytes) -> ConnectionError:
-    return ConnectionError(ReplyCode.UNEXPECTED_FRAME, f"type {ftype}, all octets = {erl_binary(payload)}")
-
-
-def _ids(method: Any) -> tuple[int, int]:
-    index = method.index
-    return index >> 16, index & 0xFFFF
 
 
 def _is_loopback(host: str) -> bool:

@@ -106,6 +106,5 @@ async def serve(config: Config) -> int:
     broker.log.info("shutting down")
     monitor.stop()
     await broker.shutdown()
-    store.flush_now()
     store.close()
     return 0

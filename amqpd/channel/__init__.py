@@ -16,7 +16,7 @@ from pamqp import commands
 
 from ..errors import ChannelError, ConnectionError, ReplyCode
 from ..message import Message, QEntry, parse_expiration
-from ..protocol.framing import FRAME_BODY, FRAME_HEADER, FRAME_METHOD, erl_binary
+from ..protocol.framing import FRAME_BODY, FRAME_HEADER, FRAME_METHOD, erl_binary, unexpected_frame
 from ..protocol.methods import (
     Publish,
     class_method,
@@ -117,7 +117,7 @@ class Channel:
         elif ftype == FRAME_BODY:
             self._content_body(payload)
         else:
-            raise ConnectionError(ReplyCode.UNEXPECTED_FRAME, f"type {ftype}, all octets = {erl_binary(payload)}")
+            raise unexpected_frame(ftype, payload)
 
     def _unexpected_in_content(self) -> ConnectionError:
         if self._header is None:

@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from ..errors import precondition_failed
+from ..protocol.framing import erl_binary
 from .base import Binding, Destination, Exchange, HeadersGetter
 
 # x-match value -> (must every argument match?, do x- arguments count?)
@@ -212,10 +213,6 @@ def _amqp_type(value: Any) -> str:
 
 
 # -- Erlang's ~p, for error texts -------------------------------------------------------------------------
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v", "\b": "\\b",
-            "\f": "\\f", "\x1b": "\\e"}
-
-
 def _erl_term(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -230,9 +227,9 @@ def _erl_term(value: Any) -> str:
             return f"{mantissa}e{int(exponent)}"
         return text
     if isinstance(value, str):
-        return _erl_binary(value.encode("utf-8", "surrogateescape"))
+        return erl_binary(value.encode("utf-8", "surrogateescape"))
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return _erl_binary(bytes(value))
+        return erl_binary(bytes(value))
     if value is None:
         return "undefined"
     if isinstance(value, Decimal):
@@ -248,16 +245,3 @@ def _erl_term(value: Any) -> str:
     return repr(value)
 
 
-def _erl_binary(data: bytes) -> str:
-    # ~p shows a binary as text when every byte is printable Latin-1, else as a list of byte values.
-    # RabbitMQ then sends the Latin-1 characters as raw bytes, so UTF-8 text reaches the client intact:
-    # showing the decoded string reproduces those bytes.
-    if not data:
-        return "<<>>"
-    if all(32 <= b <= 126 or b >= 160 or chr(b) in _ESCAPES for b in data):
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            text = data.decode("latin-1")
-        return '<<"' + "".join(_ESCAPES.get(c, c) for c in text) + '">>'
-    return "<<" + ",".join(map(str, data)) + ">>"

@@ -25,22 +25,38 @@ _unpack_header = _HEADER.unpack_from
 _VALID_TYPES = frozenset((FRAME_METHOD, FRAME_HEADER, FRAME_BODY, FRAME_HEARTBEAT))
 
 
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v", "\b": "\\b",
+            "\f": "\\f", "\x1b": "\\e"}
+
+
 def erl_binary(data: bytes, as_string: bool = True) -> str:
     """Format bytes as RabbitMQ's error texts print an Erlang binary: ~p shows printable binaries as
-    strings, ~w (as_string=False) always as numbers."""
+    strings, ~w (as_string=False) always as numbers.
+
+    RabbitMQ sends the printed Latin-1 characters as raw bytes, so UTF-8 text reaches the client
+    intact: showing the decoded string reproduces those bytes.
+    """
     data = bytes(data)
-    if as_string and data and all(32 <= b < 127 or b in (9, 10, 13) or 160 <= b for b in data):
-        text = data.decode("latin-1")
-        for raw, esc in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\t", "\\t"), ("\r", "\\r")):
-            text = text.replace(raw, esc)
-        return '<<"' + text + '">>'
-    return "<<" + ",".join(str(b) for b in data) + ">>"
+    if not data:
+        return "<<>>"
+    if as_string and all(32 <= b <= 126 or b >= 160 or chr(b) in _ESCAPES for b in data):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+        return '<<"' + "".join(_ESCAPES.get(c, c) for c in text) + '">>'
+    return "<<" + ",".join(map(str, data)) + ">>"
 
 
 def frame_error(ftype: int, payload: bytes, reason: str, code: int = ReplyCode.FRAME_ERROR) -> ConnectionError:
     # rabbit_reader's payload_snippet: at most the first 16 octets are shown
     which = "all" if len(payload) <= 16 else "first 16"
     return ConnectionError(code, f"type {ftype}, {which} octets = {erl_binary(payload[:16])}: {reason}")
+
+
+def unexpected_frame(ftype: int, payload: bytes) -> ConnectionError:
+    """A frame of a type the receiver did not expect here (content on channel 0, heartbeat elsewhere)."""
+    return ConnectionError(ReplyCode.UNEXPECTED_FRAME, f"type {ftype}, all octets = {erl_binary(payload)}")
 
 
 class FrameBuffer:

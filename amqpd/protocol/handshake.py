@@ -11,6 +11,7 @@ import enum
 from pamqp import commands
 
 from ..errors import ConnectionError, ReplyCode
+from .methods import class_method
 
 
 class State(enum.IntEnum):
@@ -38,10 +39,9 @@ STATE_NAMES = {State.START_OK: "starting", State.TUNE_OK: "tuning", State.OPEN: 
 
 
 def unexpected_method(state: State, method: object) -> ConnectionError:
-    index = getattr(method, "index", 0)
     return ConnectionError(ReplyCode.CHANNEL_ERROR,
                            f"unexpected method in connection state {STATE_NAMES.get(state, state.name.lower())}",
-                           index >> 16, index & 0xFFFF)
+                           *class_method(method))
 
 
 def next_state(state: State, method: object) -> State:

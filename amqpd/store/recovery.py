@@ -146,7 +146,7 @@ def recover(broker: Any, store: Any, threshold: int) -> dict[str, Any]:
     for q in queues.values():
         q.recovered()
     if orphans or missing:
-        store.db.write(cleanup, store._sync_opts())
+        store.db.write(cleanup, store._sync)
     stats = {"queues": len(queues), "messages": total, "orphans_removed": orphans,
              "missing_bodies": missing, "seconds": round(time.monotonic() - started, 3)}
     return stats

@@ -54,6 +54,8 @@ class StoreError(Exception):
 class RocksStore:
     def __init__(self, data_dir: Path, log: Any) -> None:
         self.log = log
+        self._sync = WriteOptions()
+        self._sync.sync = True
         self.path = Path(data_dir) / "rocksdb"
         self.marker = Path(data_dir) / FORMAT_FILE
         self.path.mkdir(parents=True, exist_ok=True)
@@ -76,8 +78,6 @@ class RocksStore:
         self.tables = {name: self.db.get_column_family(name) for name in COLUMN_FAMILIES}
         if fresh:
             self._create()
-        self._sync = WriteOptions()
-        self._sync.sync = True
         raw = self.tables["meta"].get(META_NEXT_ID)
         self.next_entity_id = keys.key_id(raw) if raw else 1
         self.next_msg_id = 1
@@ -144,7 +144,7 @@ class RocksStore:
                              f"{keys.FORMAT_VERSION} only. Refusing to start rather than risk the data.")
 
     def _create(self) -> None:
-        self.tables["meta"].put(META_FORMAT, keys.version_value(), self._sync_opts())
+        self.tables["meta"].put(META_FORMAT, keys.version_value(), self._sync)
         tmp = self.marker.with_suffix(".tmp")
         with open(tmp, "w") as f:
             f.write(f"amqpd-store {keys.FORMAT_VERSION}\n")
@@ -152,20 +152,16 @@ class RocksStore:
             os.fsync(f.fileno())
         os.replace(tmp, self.marker)
 
-    @staticmethod
-    def _sync_opts() -> WriteOptions:
-        w = WriteOptions()
-        w.sync = True
-        return w
-
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
 
     def close(self) -> None:
+        """Shutdown: wait for the batch in flight, then write what is pending, in that order (a later
+        batch may delete what an earlier one wrote)."""
+        self._writer.shutdown(wait=True)
         if self._ops:
             self.db.write(self._batch, self._sync)
             self._ops = 0
-        self._writer.shutdown(wait=True)
         self.db.close()
 
     # -- messages (group committed) ---------------------------------------------------------------
@@ -266,14 +262,6 @@ class RocksStore:
             ch.conn.want_confirm_flush(ch)
         if self._ops:
             self._commit()
-
-    def flush_now(self) -> None:
-        """Synchronously write what is pending (shutdown)."""
-        if self._ops and not self._in_flight:
-            batch, self._batch, self._ops = self._batch, WriteBatch(raw_mode=True), 0
-            self.db.write(batch, self._sync)
-            self.synced_no = self.batch_no
-            self.batch_no += 1
 
     # -- topology (synchronous) -------------------------------------------------------------------
     def _new_id(self, batch: WriteBatch) -> int:
