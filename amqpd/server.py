@@ -13,17 +13,17 @@ from .connection import Connection
 from .errors import ReplyCode
 from .log import get_logger
 from .memory import MemoryMonitor
-from .store import NullStore
+from .store import Store
 from .store.recovery import recover
 from .store.rocks import RocksStore, StoreError
 from .vhost import VHost
 
 
 class Broker:
-    def __init__(self, config: Config, store: Any = None) -> None:
+    def __init__(self, config: Config, store: Store) -> None:
         self.config = config
         self.log = get_logger()
-        self.store = store if store is not None else NullStore()
+        self.store = store
         self.users = UserDB()
         self.users.add(config.default_user, config.default_pass, ["administrator"], {config.default_vhost})
         self.vhosts: dict[str, VHost] = {config.default_vhost: VHost(config.default_vhost, self.store)}

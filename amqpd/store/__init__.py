@@ -1,7 +1,7 @@
-"""The store interface queues and vhosts write through.
+"""The store interface queues, channels and vhosts write through (implemented by store/rocks.py).
 
-The broker calls these hooks for durable things only; which backend answers is decided once at boot.
-NullStore keeps nothing (transient-only operation and unit tests); the RocksDB store lives beside it.
+The broker calls it for durable things only: durable, non-exclusive queues and their persistent
+messages (every message of a quorum queue), durable exchanges, and bindings between stored ends.
 """
 
 from __future__ import annotations
@@ -10,43 +10,25 @@ from typing import Any, Protocol
 
 
 class Store(Protocol):
+    # group commit: a confirm for a message written in batch N waits until synced_no >= N
+    batch_no: int
+    synced_no: int
+    failed: set[int]
+    waiters: set[Any]  # channels to wake (conn.want_confirm_flush) after the next sync
+
+    # messages
     def add_message(self, queue: Any, entry: Any) -> None: ...
     def remove_message(self, queue: Any, entry: Any) -> None: ...
+    def mark_delivered(self, queue: Any, entry: Any) -> None: ...
     def mark_redelivered(self, queue: Any, entries: list[Any]) -> None: ...
+    def move(self, queue: Any, entry: Any, old_seq: int) -> None: ...
+    def page_out(self, msg: Any) -> None: ...
+    def load(self, msg_id: int) -> tuple[str, str, bytes, bytes, list[str] | None]: ...
+
+    # topology (written before the -ok is sent)
     def add_queue(self, queue: Any) -> None: ...
     def delete_queue(self, queue: Any) -> None: ...
     def add_exchange(self, vhost: str, exchange: Any) -> None: ...
     def delete_exchange(self, vhost: str, exchange: Any) -> None: ...
     def add_binding(self, vhost: str, binding: Any) -> None: ...
     def remove_binding(self, vhost: str, binding: Any) -> None: ...
-
-
-class NullStore:
-    """Keeps nothing."""
-
-    def add_message(self, queue: Any, entry: Any) -> None:
-        pass
-
-    def remove_message(self, queue: Any, entry: Any) -> None:
-        pass
-
-    def mark_redelivered(self, queue: Any, entries: list[Any]) -> None:
-        pass
-
-    def add_queue(self, queue: Any) -> None:
-        pass
-
-    def delete_queue(self, queue: Any) -> None:
-        pass
-
-    def add_exchange(self, vhost: str, exchange: Any) -> None:
-        pass
-
-    def delete_exchange(self, vhost: str, exchange: Any) -> None:
-        pass
-
-    def add_binding(self, vhost: str, binding: Any) -> None:
-        pass
-
-    def remove_binding(self, vhost: str, binding: Any) -> None:
-        pass
