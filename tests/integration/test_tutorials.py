@@ -471,43 +471,34 @@ def assert_durable_task_queue(broker, task_queue):
     expect_channel_error(broker, 406, lambda ch: ch.queue_declare(queue=task_queue, durable=False))
 
 
-def test_pika_work_queues_durable_persistent_manual_ack(broker, declared, uniq):
+def run_pika_workers(broker, task_queue, seconds_per_dot, tasks) -> list[list]:
+    """Two tutorial workers on task_queue; new_task sends tasks; returns what each worker did."""
     params = broker.pika_params()
-    task_queue = declared.queue(uniq("task_queue"))
     stop = threading.Event()
     results: list[list] = [[], []]
-
-    workers = [Background(pika_2_work_queues.worker, params, queue=task_queue, seconds_per_dot=0.05,
+    workers = [Background(pika_2_work_queues.worker, params, queue=task_queue, seconds_per_dot=seconds_per_dot,
                           stop=stop, results=result, timeout=WAIT) for result in results]
     for worker in workers:
         worker.wait_ready()
-    pika_2_work_queues.new_task(params, *TASKS, queue=task_queue)
-
-    wait_until(lambda: sum(map(len, results)) >= len(TASKS), what="all tasks to be done")
+    pika_2_work_queues.new_task(params, *tasks, queue=task_queue)
+    wait_until(lambda: sum(map(len, results)) >= len(tasks), what="all tasks to be done")
     stop.set()
     for worker in workers:
         worker.result()
+    return results
+
+
+def test_pika_work_queues_durable_persistent_manual_ack(broker, declared, uniq):
+    task_queue = declared.queue(uniq("task_queue"))
+    results = run_pika_workers(broker, task_queue, 0.05, TASKS)
 
     assert_work_shared(results, TASKS)
     assert_durable_task_queue(broker, task_queue)
 
 
 def test_pika_work_queues_fair_dispatch(broker, declared, uniq):
-    params = broker.pika_params()
     task_queue = declared.queue(uniq("task_queue"))
-    stop = threading.Event()
-    results: list[list] = [[], []]
-
-    workers = [Background(pika_2_work_queues.worker, params, queue=task_queue, seconds_per_dot=0.1,
-                          stop=stop, results=result, timeout=WAIT) for result in results]
-    for worker in workers:
-        worker.wait_ready()
-    pika_2_work_queues.new_task(params, HEAVY_TASK, *LIGHT_TASKS, queue=task_queue)
-
-    wait_until(lambda: sum(map(len, results)) >= 1 + len(LIGHT_TASKS), what="all tasks to be done")
-    stop.set()
-    for worker in workers:
-        worker.result()
+    results = run_pika_workers(broker, task_queue, 0.1, (HEAVY_TASK, *LIGHT_TASKS))
 
     assert_fair_dispatch(results)
     assert_queue_state(broker, task_queue, (0, 0))
