@@ -51,6 +51,8 @@ class Config:
     memory_high_watermark: float = 0.4
     # When set it wins over the relative watermark, as vm_memory_high_watermark.absolute does in RabbitMQ.
     memory_high_watermark_absolute: int | None = None
+    # Above this fraction of the watermark, long queues page message content out to the store.
+    memory_paging_ratio: float = 0.5
     queue_index_threshold: int = 100000
 
 
@@ -131,6 +133,16 @@ def _relative_watermark(raw: str) -> float:
     return x
 
 
+def _paging_ratio(raw: str) -> float:
+    try:
+        x = float(raw)
+    except ValueError:
+        raise _Invalid("not a number") from None
+    if not (math.isfinite(x) and x > 0):
+        raise _Invalid("must be a number greater than 0 (1 or more: never page before the alarm)")
+    return x
+
+
 # RabbitMQ's information units: the *B forms are decimal, the bare and *iB forms binary.
 _UNITS = {
     "": 1, "b": 1,
@@ -202,6 +214,7 @@ _SIMPLE_KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
     "log.console.formatter": ("log_format", _log_format),
     "log.console.format": ("log_format", _log_format),
     "amqpd.queue.index_threshold": ("queue_index_threshold", _int_in(0, _MAX_INT32)),
+    "vm_memory_high_watermark_paging_ratio": ("memory_paging_ratio", _paging_ratio),
 }
 _OTHER_KEYS = (
     "listeners.tcp", "loopback_users", "log.console", "vm_memory_high_watermark.relative",

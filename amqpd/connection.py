@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pamqp import commands
 
-from . import __version__
+from . import __version__, flow
 from .auth import MECHANISMS, SASLError, parse_response
 from .channel import CLOSING as CH_CLOSING
 from .channel import OPEN as CH_OPEN
@@ -48,6 +48,7 @@ CAPABILITIES = {
 CLOSE_OK_TIMEOUT = 3.0
 # RabbitMQ answers the AMQP 0-9 header with 0-9-1 (the two are wire-compatible for clients that use it).
 AMQP_0_9_HEADER = b"AMQP\x01\x01\x00\x09"
+CHANNEL_CLASS = b"\x00\x14"  # method frames of class channel (20) are the connection's business
 
 
 def server_properties() -> dict[str, Any]:
@@ -72,9 +73,11 @@ class Connection(asyncio.Protocol):
         self.frames = FrameBuffer(self.config.frame_max)
         self.channels: dict[int, Channel] = {}
         self.out: list[bytes] = []
+        self.out_bytes = 0
         self._flush_handle: asyncio.Handle | None = None
         self._confirm_channels: set[Channel] = set()
-        self.writable = True
+        self.writable = True  # output below its high watermark: consumers here may take deliveries
+        self.gate = flow.ReadGate(self)
         self.exclusive_queues: set[Any] = set()
         self.capabilities: dict[str, Any] = {}
         self.client_properties: dict[str, Any] = {}
@@ -91,11 +94,11 @@ class Connection(asyncio.Protocol):
         self._sent = False
         self._close_logged = False
         self.publisher = False  # has published: subject to memory-alarm blocking
-        self.blocked = False
 
     # -- asyncio callbacks ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        flow.writable_limits(transport)
         peer = transport.get_extra_info("peername")
         self.peer_host = peer[0] if peer else ""
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
@@ -111,24 +114,25 @@ class Connection(asyncio.Protocol):
             return
         frames = self.frames.feed(data)
         channels = self.channels
+        running = State.RUNNING
         for ftype, chan, payload in frames:
-            if self.state >= State.CLOSING:
-                if self.state == State.CLOSING and chan == 0 and ftype == FRAME_METHOD:
-                    self._while_closing(payload)
-                continue
-            ch = None
+            ch = channels.get(chan) if chan else None
             try:
+                # The hot path first: content and non-channel-class methods on an open channel.
+                if ch is not None and self.state == running and (
+                        ftype != FRAME_METHOD or not payload.startswith(CHANNEL_CLASS)):
+                    ch.handle_frame(ftype, payload)
+                    continue
+                if self.state >= State.CLOSING:
+                    if self.state == State.CLOSING and chan == 0 and ftype == FRAME_METHOD:
+                        self._while_closing(payload)
+                    continue
                 if chan == 0:
                     self._channel0(ftype, payload)
-                    continue
-                ch = channels.get(chan)
-                if ch is None or self.state != State.RUNNING:
+                elif ch is None or self.state != running:
                     self._new_channel(chan, ftype, payload)
-                    continue
-                if ftype == FRAME_METHOD and payload[:2] == b"\x00\x14":
-                    self._channel_method(ch, payload)
                 else:
-                    ch.handle_frame(ftype, payload)
+                    self._channel_method(ch, payload)
             except ChannelError as exc:
                 if ch is None:
                     self.connection_error(ConnectionError(exc.reply_code, exc.text, exc.class_id, exc.method_id))
@@ -143,20 +147,23 @@ class Connection(asyncio.Protocol):
                 break
         if self.frames.error is not None and self.state < State.CLOSING:
             self.connection_error(self.frames.error)
+        elif len(data) >= flow.TURN_READ_BYTES:
+            self.gate.end_turn()
 
     def pause_writing(self) -> None:
-        self.writable = False
+        flow.output_full(self)
 
     def resume_writing(self) -> None:
-        self.writable = True
-        for ch in self.channels.values():
-            for c in ch.consumers.values():
-                c.queue.schedule_dispatch()
+        flow.output_drained(self)
+
+    def is_running(self) -> bool:
+        return self.state == State.RUNNING
 
     def connection_lost(self, exc: Exception | None) -> None:
         was_open = self.state == State.RUNNING or (self.state == State.CLOSING and not self._close_logged)
         self.state = State.CLOSED
         self._release_all()
+        self.gate.forget()
         for t in self._timers:
             t.cancel()
         if self._flush_handle is not None:
@@ -168,8 +175,13 @@ class Connection(asyncio.Protocol):
     # -- output -----------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
         self.out.append(data)
+        self.out_bytes += len(data)
         if self._flush_handle is None:
             self._flush_handle = self.loop.call_soon(self._flush)
+        elif self.out_bytes > flow.OUTPUT_HIGH:
+            # Many queues delivering here in one turn: hand the batch to the transport now, whose own
+            # watermark then decides whether more may follow.
+            self._write_out()
 
     def want_confirm_flush(self, ch: Channel) -> None:
         self._confirm_channels.add(ch)
@@ -182,11 +194,15 @@ class Connection(asyncio.Protocol):
             for ch in self._confirm_channels:
                 ch.flush_confirms()
             self._confirm_channels.clear()
-        if self.out and self.transport is not None and not self.transport.is_closing():
-            out = self.out
+        self._write_out()
+
+    def _write_out(self) -> None:
+        out = self.out
+        self.out = []
+        self.out_bytes = 0
+        if out and self.transport is not None and not self.transport.is_closing():
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
             self._sent = True
-        self.out = []
 
     def send_method(self, channel: int, method: Any) -> None:
         self.write(encode_method(channel, method))
@@ -315,6 +331,9 @@ class Connection(asyncio.Protocol):
         if self.state >= State.CLOSED or self.transport is None:
             return
         now = self.loop.time()
+        if self.gate.reasons:
+            # Not reading is our doing, not the client's silence (RabbitMQ pauses its monitor too).
+            self._last_recv = now
         if now - self._last_recv > 2 * self.heartbeat:
             self.log.warning("missed heartbeats from client", timeout=self.heartbeat)
             self.state = State.CLOSED
@@ -326,33 +345,6 @@ class Connection(asyncio.Protocol):
         self._timers.append(self.loop.call_later(self.heartbeat / 2, self._heartbeat_tick))
         if len(self._timers) > 8:
             self._timers = [t for t in self._timers if not t.cancelled() and t.when() > now]
-
-    # -- flow control -----------------------------------------------------------------------------
-    def published(self) -> None:
-        """First publish on this connection (called by a channel)."""
-        self.publisher = True
-        if self.broker.memory_alarm:
-            self._block()
-
-    def memory_alarm_changed(self, on: bool) -> None:
-        if on and self.publisher:
-            self._block()
-        elif not on and self.blocked:
-            self.blocked = False
-            if self.capabilities.get("connection.blocked") and self.state == State.RUNNING:
-                self.send_method(0, commands.Connection.Unblocked())
-            if self.transport is not None and not self.transport.is_closing():
-                self.transport.resume_reading()
-            self.log.info("connection unblocked")
-
-    def _block(self) -> None:
-        if self.blocked or self.state != State.RUNNING:
-            return
-        self.blocked = True
-        if self.capabilities.get("connection.blocked"):
-            self.send_method(0, commands.Connection.Blocked(reason="low on memory"))
-        self.transport.pause_reading()
-        self.log.info("connection blocked", reason="low on memory")
 
     # -- channels ---------------------------------------------------------------------------------
     def _new_channel(self, chan: int, ftype: int, payload: bytes) -> None:

@@ -1,7 +1,8 @@
-"""Memory high watermark: above it, publishing connections are blocked (connection.blocked).
+"""Memory high watermark: above it, publishing connections are blocked (connection.blocked); before it,
+long queues page message content out to the store (vm_memory_high_watermark_paging_ratio).
 
-Like RabbitMQ's vm_memory_high_watermark: the broker's resident memory is checked once a second against
-an absolute limit or a fraction of the machine's memory. While the alarm is on, every connection that
+Like RabbitMQ's vm_memory_high_watermark: the broker's resident memory is checked against
+an absolute limit or a fraction of the machine's memory ten times a second. While the alarm is on, every connection that
 publishes stops being read (so its publishes wait in its socket buffers) and, if it announced the
 connection.blocked capability, is told so; consumers keep draining queues, which is what brings memory
 back down.
@@ -10,11 +11,17 @@ back down.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import os
 import resource
 from typing import Any
 
-CHECK_INTERVAL = 1.0
+from .queue import PAGE_KEEP
+
+CHECK_INTERVAL = 0.1
+PAGING_OFF = 0.8  # of the paging limit
+PAGE_BUDGET = 20_000  # messages paged per check at most (~60 ms of work)
 
 
 def rss_bytes() -> int:
@@ -42,10 +49,22 @@ def memory_limit(config: Any) -> int:
     return int(total_memory() * config.memory_high_watermark)
 
 
+def _malloc_trim() -> Any:
+    """glibc's malloc_trim: hands freed heap pages back to the OS, so RSS falls once content is paged
+    out or consumed (without it the alarm could stay on with the memory free but still mapped)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
 class MemoryMonitor:
     def __init__(self, broker: Any) -> None:
         self.broker = broker
         self.limit = memory_limit(broker.config)
+        self.paging_limit = int(self.limit * broker.config.memory_paging_ratio)
+        self.paging = False
+        self._trim = _malloc_trim()
         self._handle: asyncio.TimerHandle | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -58,8 +77,34 @@ class MemoryMonitor:
 
     def check(self) -> None:
         used = rss_bytes()
+        # hysteresis: once on, paging goes on until memory is well below the line, so it does not flap
+        paging = used > (self.paging_limit * PAGING_OFF if self.paging else self.paging_limit)
+        if paging != self.paging:
+            self.paging = paging
+            self.broker.log.info("paging " + ("started" if paging else "stopped"), used=used,
+                                 paging_limit=self.paging_limit)
+            for vhost in self.broker.vhosts.values():
+                vhost.paging = paging
+        if paging:
+            paged = self.page_out()
+            if paged:
+                self.broker.log.debug("paged out", messages=paged)
+            if self._trim is not None:
+                self._trim(0)
+                used = rss_bytes()
         alarm = used > self.limit
         if alarm != self.broker.memory_alarm:
             self.broker.log.warning("memory alarm " + ("set" if alarm else "cleared"), used=used, limit=self.limit)
             self.broker.set_memory_alarm(alarm)
         self._handle = self.loop.call_later(CHECK_INTERVAL, self.check)
+
+    def page_out(self) -> int:
+        """Longest queues first, a bounded number of messages per check so the loop never stalls."""
+        queues = [q for v in self.broker.vhosts.values() for q in v.queues.values() if len(q.ready) > PAGE_KEEP]
+        queues.sort(key=lambda q: len(q.ready), reverse=True)
+        budget = PAGE_BUDGET
+        for q in queues:
+            budget -= q.page_out(budget)
+            if budget <= 0:
+                break
+        return PAGE_BUDGET - budget

@@ -15,7 +15,7 @@ class Message:
     )
 
     def __init__(self, exchange: str, routing_key: str, header_payload: bytes, body: bytes,
-                 props: Props) -> None:
+                 props: Props, tail: bytes | None = None) -> None:
         self.exchange = exchange
         self.routing_key = routing_key
         # The content header payload exactly as received: forwarded verbatim to consumers.
@@ -24,7 +24,7 @@ class Message:
         self.body_size = len(body)
         self.props = props
         self.persistent = props.delivery_mode == 2
-        self._tail: bytes | None = None
+        self._tail = tail
         self._headers: dict[str, Any] | None = None
         self._headers_loaded = False
         self.id = 0  # assigned by the store when the message is persisted
@@ -48,6 +48,11 @@ class Message:
             self._headers = decode_headers(self.header_payload, self.props.headers_span)
             self._headers_loaded = True
         return self._headers
+
+    def __call__(self) -> dict[str, Any] | None:
+        """The message is its own headers getter for the exchanges (exchanges/base.py HeadersGetter):
+        routing a message allocates no closure, and headers are decoded only if an exchange asks."""
+        return self.headers
 
     def headers_mention(self, raw_key: bytes) -> bool:
         """Cheap pre-check on the encoded headers before decoding them (CC/BCC lookups)."""
@@ -110,7 +115,8 @@ class QEntry:
     for a message a quorum queue serves first because it was returned, its place among the returns.
     """
 
-    __slots__ = ("msg", "seq", "redelivered", "queue", "priority", "expires", "delivery_count", "returned")
+    __slots__ = ("msg", "seq", "redelivered", "queue", "priority", "expires", "delivery_count", "returned",
+                 "paged")
 
     def __init__(self, msg: Message, seq: int, queue: Any) -> None:
         self.msg = msg
@@ -121,12 +127,14 @@ class QEntry:
         self.expires: float | None = None
         self.delivery_count = 0
         self.returned = 0
+        self.paged = False  # this queue wrote the content to the store to free memory (store.page_content)
 
 
 class PagedMessage(Message):
-    """A persistent message whose content stays in the store until it is delivered.
+    """A message whose content stays in the store until it is delivered.
 
-    Large backlogs keep only this stub in memory; header and body are read back on delivery.
+    Large backlogs keep only this stub in memory; header and body are read back on delivery. Persistent
+    messages of durable queues are there anyway; others get there when memory runs short (paging).
     """
 
     __slots__ = ("store", "_priority", "_named")
@@ -156,7 +164,7 @@ class PagedMessage(Message):
         store.page_out(msg)
         # No props: a stub is kept small; the few paths that need them read the header back.
         paged = cls(store, msg.id, msg.exchange, msg.routing_key, msg.priority, msg.body_size)
-        paged.ttl, paged.routing_keys = msg.ttl, msg.routing_keys
+        paged.ttl, paged.routing_keys, paged.persistent = msg.ttl, msg.routing_keys, msg.persistent
         return paged
 
     def content(self) -> tuple[bytes, bytes]:

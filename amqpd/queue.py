@@ -18,46 +18,39 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from . import deadletter
+from . import deadletter, flow
 from .message import Message, PagedMessage, QEntry
 from .ready import FifoReady, PriorityReady, ReturnsFirstReady
 
-if TYPE_CHECKING:
-    from .channel import Channel
-
 # Deliveries per dispatch pass before yielding to the loop, so a no-ack consumer cannot make one pass
 # buffer an unbounded amount of output before the transport gets to push back.
-DISPATCH_BATCH = 1024
+DISPATCH_BATCH = 2048
+# Under memory pressure (vm_memory_high_watermark_paging_ratio) a queue keeps this many ready messages'
+# content in memory, the next ones to deliver, and pages the rest's out to the store.
+PAGE_KEEP = 1000
 
 
-class Consumer:
-    __slots__ = ("tag", "channel", "queue", "no_ack", "exclusive", "prefetch", "unacked", "arguments",
-                 "prefix", "priority")
+class ConsumerLike(Protocol):
+    """What a queue needs of a consumer (channel/consumer.py implements it)."""
 
-    def __init__(self, tag: str, channel: Channel, queue: Queue, no_ack: bool, exclusive: bool,
-                 prefetch: int, arguments: dict[str, Any], prefix: bytes, priority: int = 0) -> None:
-        self.tag = tag
-        self.channel = channel
-        self.queue = queue
-        self.no_ack = no_ack
-        self.exclusive = exclusive
-        self.prefetch = prefetch
-        self.unacked = 0
-        self.arguments = arguments
-        self.prefix = prefix  # encoded basic.deliver start for this consumer tag
-        self.priority = priority  # x-priority: higher-priority consumers are served first
+    tag: str
+    conn: Any  # the connection it delivers on (a queue never holds a publisher that also consumes it)
+    no_ack: bool
+    exclusive: bool
+    priority: int
 
-    def can_take(self) -> bool:
-        ch = self.channel
-        if not ch.conn.writable:
-            return False
-        if self.no_ack:
-            return True
-        if self.prefetch and self.unacked >= self.prefetch:
-            return False
-        return not (ch.prefetch_global and ch.unacked_count >= ch.prefetch_global)
+    def can_take(self) -> bool: ...  # a delivery now (output below its watermark, prefetch room)
+
+    def wants_more(self) -> bool: ...  # would take deliveries if its socket kept up
+
+    def deliver(self, entry: QEntry) -> None: ...
+
+    def cancelled_by_server(self) -> None: ...
+
+
+Consumer = ConsumerLike  # the name the rest of this module uses
 
 
 def _int_arg(args: dict[str, Any], key: str) -> int | None:
@@ -84,6 +77,10 @@ class Queue:
         self.had_consumer = False
         self.deleted = False
         self._scheduled = False
+        # credit flow (flow.py): behind its consumers, the publishers it holds, when to look again
+        self.throttling = False
+        self.flow_held: dict[Any, bool] = {}
+        self.flow_recheck_at = flow.QUEUE_HIGH
         self._loop = asyncio.get_event_loop()
         # Only durable, non-exclusive queues write through to the store.
         self.store = vhost.store if durable and exclusive_owner is None else None
@@ -133,11 +130,17 @@ class Queue:
             return self._enqueue_featured(msg)
         entry = QEntry(msg, self.next_seq, self)
         self.next_seq += 1
-        self.ready.append(entry)
+        ready = self.ready
+        ready.append(entry)
+        depth = len(ready)
         if self.store is not None and (msg.persistent or self.quorum):
             self.store.add_message(self, entry)
-            if self.page_threshold and len(self.ready) > self.page_threshold:
+            if self.page_threshold and depth > self.page_threshold:
                 entry.msg = PagedMessage.from_message(self.store, msg)
+        if depth > PAGE_KEEP and self.vhost.paging:
+            self._page(entry)
+        if depth > self.flow_recheck_at and not self.throttling:
+            flow.queue_grew(self)
         if self.consumers and not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.dispatch)
@@ -167,14 +170,44 @@ class Queue:
         if not ready and self.consumers:
             chosen = self._pick()
             if chosen is not None:
-                chosen.channel.deliver(chosen, entry)
+                chosen.deliver(entry)
                 return entry
         ready.append(entry)
+        depth = len(ready)
+        if depth > PAGE_KEEP and self.vhost.paging:
+            self._page(entry)
+        if depth > self.flow_recheck_at and not self.throttling:
+            flow.queue_grew(self)
         dropped = self._drop_over_limit() if self._drops_head else False
         if self._expiring and (dropped or ready.peek() is entry):
             self._drop_expired(now or time.time())
         self.schedule_dispatch()
         return entry
+
+    # -- paging (memory pressure) -------------------------------------------------------------------
+    def page_out(self, budget: int) -> int:
+        """Page out the content of ready messages beyond the first PAGE_KEEP, at most `budget` of them;
+        returns how many were paged."""
+        if len(self.ready) <= PAGE_KEEP:
+            return 0
+        done = 0
+        for i, entry in enumerate(self.ready):
+            if i >= PAGE_KEEP and not isinstance(entry.msg, PagedMessage):
+                self._page(entry)
+                done += 1
+                if done >= budget:
+                    break
+        return done
+
+    def _page(self, entry: QEntry) -> None:
+        msg = entry.msg
+        if isinstance(msg, PagedMessage):
+            return
+        store = self.vhost.store
+        if self.store is None or not (msg.persistent or self.quorum):
+            store.page_content(msg)  # not in the store yet (or not for this queue)
+            entry.paged = True
+        entry.msg = PagedMessage.from_message(store, msg)
 
     def _would_overflow(self, msg: Message) -> bool:
         if self.max_length is not None and len(self.ready) + 1 > self.max_length:
@@ -269,11 +302,27 @@ class Queue:
         now = time.time() if expiring else 0.0
         holder = self._holder  # delivering never adds or removes consumers, so these hold for the pass
         groups = self._groups
+        only = holder if holder is not None else (
+            consumers[0] if len(consumers) == 1 and groups is None else None)
+        if only is not None and not expiring:
+            # One consumer to serve: no choosing, just as many as it can take.
+            can_take, deliver, popleft = only.can_take, only.deliver, ready.popleft
+            n = len(ready)
+            for _ in range(n if n < budget else budget):
+                if not can_take():
+                    break
+                deliver(popleft())
+            else:
+                if n > budget:
+                    self.schedule_dispatch()
+            if self.flow_recheck_at != flow.QUEUE_HIGH or self.throttling:
+                self.flow_check()
+            return
         while ready and consumers:
             if expiring:
                 self._drop_expired(now)
                 if not ready:
-                    return
+                    break
             if holder is not None:
                 chosen = holder if holder.can_take() else None
             elif groups is None:
@@ -287,13 +336,23 @@ class Queue:
             else:
                 chosen = self._pick_by_priority()
             if chosen is None:
-                return
+                break
             entry = ready.popleft()
-            chosen.channel.deliver(chosen, entry)
+            chosen.deliver(entry)
             budget -= 1
             if not budget:
                 self.schedule_dispatch()
-                return
+                break
+        if self.flow_recheck_at != flow.QUEUE_HIGH or self.throttling:
+            self.flow_check()
+
+    def flow_check(self) -> None:
+        """Release held publishers once the backlog is low enough, or once no consumer wants more: then
+        the backlog waits on acks, which may come from a held connection (two services that each
+        consume one queue and publish to the other, each on one connection, would hold each other)."""
+        if (len(self.ready) <= flow.QUEUE_LOW or not self.consumers
+                or not any(c.wants_more() for c in self.consumers)):
+            flow.release(self)
 
     def _pick(self) -> Consumer | None:
         holder = self._holder
@@ -324,7 +383,12 @@ class Queue:
         self.touch()
         if self._expiring:
             self._drop_expired(time.time())
-        return self.ready.popleft() if self.ready else None
+        if not self.ready:
+            return None
+        entry = self.ready.popleft()
+        if self.throttling:
+            self.flow_check()
+        return entry
 
     # -- settlement ---------------------------------------------------------------------------------
     def delivered(self, entry: QEntry, no_ack: bool) -> None:
@@ -349,6 +413,8 @@ class Queue:
     def _drop(self, entry: QEntry) -> None:
         if self.store is not None and (entry.msg.persistent or self.quorum):
             self.store.remove_message(self, entry)
+        elif entry.paged:
+            self.vhost.store.release_content(entry.msg.id)
 
     def delivering(self, entry: QEntry) -> None:
         """First delivery of a stored message: record it so a restart marks it redelivered."""
@@ -444,6 +510,8 @@ class Queue:
                 # The next active consumer: the highest priority one, earliest registered among equals.
                 self._holder = max(self.consumers, key=lambda c: c.priority)
         self._regroup()
+        if self.throttling:
+            self.flow_check()
         if self.auto_delete and not self.consumers and self.had_consumer:
             return True
         self.touch()
@@ -463,10 +531,9 @@ class Queue:
     def purge(self) -> int:
         """Drop every ready message; purged messages are not dead-lettered (RabbitMQ neither)."""
         entries = self.ready.clear()
-        if self.store is not None:
-            for entry in entries:
-                if entry.msg.persistent or self.quorum:
-                    self.store.remove_message(self, entry)
+        flow.release(self)
+        for entry in entries:
+            self._drop(entry)
         return len(entries)
 
     def recovered(self) -> None:

@@ -6,6 +6,7 @@ set of exchanges and collects queues into an insertion-ordered dict: each queue 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .exchanges import Exchange
@@ -13,9 +14,16 @@ from .message import Message
 
 
 def route(exchanges: dict[str, Exchange], exchange: Exchange, routing_keys: list[str] | str,
-          msg: Message) -> list[Any]:
-    get_headers = _headers_getter(msg)
-    keys = (routing_keys,) if isinstance(routing_keys, str) else routing_keys
+          msg: Message) -> Sequence[Any]:
+    get_headers = msg  # calling a Message returns its headers
+    if routing_keys.__class__ is str:
+        # The common case: one key and an exchange whose bindings all lead straight to queues, each
+        # once. Its answer is the answer (an exchange's own collection: callers only iterate it).
+        if not exchange.to_exchanges and not exchange.arguments and exchange.routes_unique:
+            return exchange.route(routing_keys, get_headers)
+        keys: Any = (routing_keys,)
+    else:
+        keys = routing_keys
     # Fast path: one key, a plain exchange whose bindings all lead straight to queues.
     if len(keys) == 1 and not exchange.arguments:
         dests = exchange.route(keys[0], get_headers)
@@ -48,7 +56,3 @@ def route(exchanges: dict[str, Exchange], exchange: Exchange, routing_keys: list
                     seen.add(id(ae))
                     work.append(ae)
     return list(queues.values())
-
-
-def _headers_getter(msg: Message):
-    return lambda: msg.headers

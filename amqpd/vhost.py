@@ -42,6 +42,8 @@ class VHost:
         self.store = store
         # Durable queues keep at most this many ready messages' content in memory (0 = no limit).
         self.page_threshold = getattr(store, "page_threshold", 0)
+        # Memory is above the paging ratio: long queues keep only their heads' content in memory.
+        self.paging = False
         self.log = get_logger(vhost=name)
         self.logged_dl_cycles: set[tuple] = set()  # dead-letter cycles are logged once each
         self.queues: dict[str, Queue] = {}
@@ -235,7 +237,7 @@ class VHost:
         del self.queues[q.name]
         count = q.purge()
         for consumer in list(q.consumers):
-            consumer.channel.consumer_cancelled_by_server(consumer)
+            consumer.cancelled_by_server()
         q.consumers.clear()
         self._remove_bindings_to(q)
         if q.exclusive_owner is not None:

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from pamqp import commands
 
+from .. import flow
 from ..errors import ChannelError, ConnectionError, ReplyCode
 from ..message import Message, QEntry, parse_expiration
 from ..protocol.framing import FRAME_BODY, FRAME_HEADER, FRAME_METHOD, erl_binary, unexpected_frame
 from ..protocol.methods import (
     Publish,
+    ack_frame,
     class_method,
     content_frames,
     decode_method,
@@ -26,8 +28,9 @@ from ..protocol.methods import (
     encode_method,
 )
 from ..protocol.properties import PropertyError, parse_header
-from ..queue import Consumer, Queue
+from ..queue import Queue
 from ..router import route
+from .consumer import Consumer
 
 if TYPE_CHECKING:
     from ..connection import Connection
@@ -48,6 +51,7 @@ def generated_tag(prefix: str) -> str:
 
 
 OPEN, CLOSING = 1, 2
+DECODE_CACHE_SIZE = 64  # distinct publish / content header frames remembered per channel
 _PUBLISH_INDEX = Publish.index
 
 
@@ -59,6 +63,10 @@ class Channel:
         self.log = conn.log.bind(channel=channel_id)
         self.state = OPEN
         # content assembly
+        # Publishers repeat themselves: the same basic.publish and content header bytes, message after
+        # message. Both decode to values nothing mutates, so each distinct frame is decoded once.
+        self._publish_cache: dict[bytes, Publish] = {}
+        self._header_cache: dict[bytes, tuple] = {}
         self._publish: Publish | None = None
         self._header: bytes | None = None
         self._props: Any = None
@@ -91,7 +99,14 @@ class Channel:
         if ftype == FRAME_METHOD:
             if self._publish is not None:
                 raise self._unexpected_in_content()
-            method = decode_method(payload)
+            cache = self._publish_cache
+            method = cache.get(payload)
+            if method is None:
+                method = decode_method(payload)
+                if method.index == _PUBLISH_INDEX:
+                    if len(cache) >= DECODE_CACHE_SIZE:
+                        cache.clear()
+                    cache[payload] = method
             if self.state == CLOSING:
                 self._while_closing(method)
                 return
@@ -138,7 +153,7 @@ class Channel:
         if pub.immediate:
             raise ConnectionError(ReplyCode.NOT_IMPLEMENTED, "immediate=true", 60, 40)
         if not self.conn.publisher:
-            self.conn.published()
+            flow.first_publish(self.conn, self.conn.broker.memory_alarm)
         self._publish = pub
         self._header = None
         self._body_parts = []
@@ -151,10 +166,17 @@ class Channel:
             raise ConnectionError(ReplyCode.UNEXPECTED_FRAME, "expected method frame, got non method frame instead")
         if self._header is not None:
             raise self._unexpected_in_content()
-        try:
-            class_id, weight, body_size, props = parse_header(payload)
-        except PropertyError as exc:
-            raise ConnectionError(ReplyCode.FRAME_ERROR, f"cannot decode {erl_binary(payload)}", 60, 40) from exc
+        cache = self._header_cache
+        parsed = cache.get(payload)
+        if parsed is None:
+            try:
+                parsed = parse_header(payload)
+            except PropertyError as exc:
+                raise ConnectionError(ReplyCode.FRAME_ERROR, f"cannot decode {erl_binary(payload)}", 60, 40) from exc
+            if len(cache) >= DECODE_CACHE_SIZE:
+                cache.clear()
+            cache[payload] = parsed
+        class_id, weight, body_size, props = parsed
         if class_id != 60:
             raise ConnectionError(ReplyCode.UNEXPECTED_FRAME,
                                   f"expected content header for class 60, got one for class {class_id} instead",
@@ -200,7 +222,7 @@ class Channel:
         props = self._props
         self._publish = self._header = None
         try:
-            self.publish(pub, Message(pub.exchange, pub.routing_key, header, body, props))
+            self.publish(pub, Message(pub.exchange, pub.routing_key, header, body, props, pub.tail))
         except ChannelError as exc:
             exc.class_id, exc.method_id = 60, 40
             raise
@@ -246,6 +268,8 @@ class Channel:
         for q in queues:
             if q.enqueue(msg) is None:
                 rejected = True
+            elif q.throttling:
+                flow.hold(self.conn, q)
         if not queues and not self._direct_reply(pub, msg) and pub.mandatory:
             self.send_content(commands.Basic.Return(reply_code=312, reply_text="NO_ROUTE",
                                                     exchange=pub.exchange, routing_key=pub.routing_key), msg)
@@ -324,7 +348,7 @@ class Channel:
         upto = self._confirm_ready
         if upto > self._confirmed_upto:
             multiple = upto - self._confirmed_upto > 1
-            self.send(commands.Basic.Ack(delivery_tag=upto, multiple=multiple))
+            self.conn.write(ack_frame(self.id, upto, multiple))
             self._confirmed_upto = upto
 
     # -- output -----------------------------------------------------------------------------------
@@ -334,27 +358,6 @@ class Channel:
     def send_content(self, method: Any, msg: Message) -> None:
         header, body = msg.content()
         self.conn.write(content_frames(self.id, encode_method(self.id, method), header, body, self.conn.max_body))
-
-    def deliver(self, consumer: Consumer, entry: QEntry) -> None:
-        tag = self.next_tag
-        self.next_tag = tag + 1
-        msg = entry.msg
-        if entry.delivery_count:  # only ever set on quorum queues
-            msg = entry.queue.with_delivery_count(entry)
-        conn = self.conn
-        header, body = msg.content()
-        conn.write(deliver_frames(self.id, consumer.prefix, tag, entry.redelivered, msg.tail, header, body,
-                                  conn.max_body))
-        q = entry.queue
-        if consumer.no_ack:
-            q.delivered(entry, True)
-        else:
-            if q.store is not None:
-                q.delivering(entry)
-            self.unacked[tag] = (entry, consumer)
-            consumer.unacked += 1
-            self.unacked_count += 1
-            q.unacked += 1
 
     def deliver_reply(self, msg: Message) -> None:
         """A direct reply-to reply for this channel's reply consumer (always no-ack)."""

@@ -7,8 +7,8 @@ from pamqp import commands
 from .. import args as qargs
 from ..errors import ChannelError, ConnectionError, ReplyCode
 from ..protocol.methods import content_frames, deliver_prefix, encode_method
-from ..queue import Consumer
 from . import Channel, generated_tag, handles, replyto
+from .consumer import Consumer
 
 
 @handles(commands.Basic.Qos)

@@ -54,6 +54,8 @@ class Exchange(abc.ABC):
 
     type_name: ClassVar[str] = ""
     is_exchange: ClassVar[bool] = True
+    # route() never names a destination twice for one key (headers exchanges may: one entry per binding)
+    routes_unique: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -70,6 +72,7 @@ class Exchange(abc.ABC):
         self.arguments: dict[str, Any] = dict(arguments or {})
         # Bindings from this exchange, keyed by Binding.key; insertion ordered.
         self.bindings: dict[tuple, Binding] = {}
+        self.to_exchanges = 0  # how many of them lead to another exchange (the router must walk on)
 
     # -- binding bookkeeping (shared) -------------------------------------------------------------
     def validate_binding(self, routing_key: str, arguments: dict[str, Any]) -> None:  # noqa: B027 - optional hook
@@ -81,6 +84,7 @@ class Exchange(abc.ABC):
             return False
         self.bindings[binding.key] = binding
         self._index_add(binding)
+        self.to_exchanges += binding.destination.is_exchange
         return True
 
     def unbind(self, binding: Binding) -> Binding | None:
@@ -88,6 +92,7 @@ class Exchange(abc.ABC):
         existing = self.bindings.pop(binding.key, None)
         if existing is not None:
             self._index_remove(existing)
+            self.to_exchanges -= existing.destination.is_exchange
         return existing
 
     def remove_destination(self, destination: Destination) -> list[Binding]:
@@ -96,6 +101,7 @@ class Exchange(abc.ABC):
         for b in gone:
             del self.bindings[b.key]
             self._index_remove(b)
+            self.to_exchanges -= b.destination.is_exchange
         return gone
 
     def has_bindings(self) -> bool:

@@ -40,6 +40,7 @@ _SIMPLE = frozenset((str, int, bytes, bool, float))
 
 class HeadersExchange(Exchange):
     type_name = "headers"
+    routes_unique = False  # one entry per binding: a queue bound twice can match twice
     # True: RabbitMQ <= 3.12 (`==`, timestamps in seconds). False: RabbitMQ >= 3.13 (`=:=`, see above).
     LEGACY_VALUE_MATCH: ClassVar[bool] = True
 

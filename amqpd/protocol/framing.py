@@ -1,8 +1,7 @@
 """Sans-IO frame reader: bytes in, (type, channel, payload) frames out.
 
-No sockets here, so it is tested from byte literals. The buffer is parsed through offsets and a
-memoryview; consumed bytes are dropped once per feed(), never per frame (re-slicing per frame is
-quadratic). The frame size is checked against frame_max from the 7-byte header, before the payload is
+No sockets here, so it is tested from byte literals. A read is parsed through offsets; only a trailing
+partial frame is buffered (never re-slicing the rest per frame, which is quadratic). The frame size is checked against frame_max from the 7-byte header, before the payload is
 buffered, so a hostile peer cannot make us hold an oversized frame.
 """
 
@@ -79,40 +78,43 @@ class FrameBuffer:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[tuple[int, int, bytes]]:
-        """Add data; return every complete frame before the first malformed one (see `error`)."""
+        """Add data; return every complete frame before the first malformed one (see `error`).
+
+        Payloads are sliced straight out of the bytes read (one copy each, no intermediate view); only
+        a trailing partial frame is kept, and joined to the next read once.
+        """
         if self.error is not None:
             return []
         buf = self._buf
-        buf += data
-        size = len(buf)
-        if size < 7:
-            return []
+        if buf:
+            buf += data
+            data = bytes(buf)
+            buf.clear()
+        size = len(data)
         frames: list[tuple[int, int, bytes]] = []
         append = frames.append
         pos = 0
         frame_max = self.frame_max
-        mv = memoryview(buf)
-        try:
-            while size - pos >= 7:
-                ftype, channel, length = _unpack_header(buf, pos)
-                if frame_max and length > frame_max:
-                    self.error = frame_error(ftype, b"", f"{{frame_too_large,{length},{frame_max - 8}}}")
-                    break
-                end = pos + 7 + length
-                if end >= size:
-                    break
-                if buf[end] != FRAME_END:
-                    self.error = frame_error(ftype, mv[pos + 7 : end], f"{{invalid_frame_end_marker,{buf[end]}}}")
-                    break
-                if ftype not in _VALID_TYPES:
-                    self.error = frame_error(ftype, mv[pos + 7 : end], "unknown_frame")
-                    break
-                append((ftype, channel, bytes(mv[pos + 7 : end])))
-                pos = end + 1
-        finally:
-            mv.release()
-        if pos:
-            del buf[:pos]
+        unpack = _unpack_header
+        valid = _VALID_TYPES
+        while size - pos >= 7:
+            ftype, channel, length = unpack(data, pos)
+            if frame_max and length > frame_max:
+                self.error = frame_error(ftype, b"", f"{{frame_too_large,{length},{frame_max - 8}}}")
+                return frames
+            end = pos + 7 + length
+            if end >= size:
+                break
+            if data[end] != FRAME_END:
+                self.error = frame_error(ftype, data[pos + 7 : end], f"{{invalid_frame_end_marker,{data[end]}}}")
+                return frames
+            if ftype not in valid:
+                self.error = frame_error(ftype, data[pos + 7 : end], "unknown_frame")
+                return frames
+            append((ftype, channel, data[pos + 7 : end]))
+            pos = end + 1
+        if pos < size:
+            buf += memoryview(data)[pos:]
         return frames
 
 

@@ -191,15 +191,33 @@ class RocksStore:
         self._dirty(1)
 
     def remove_message(self, queue: Any, entry: Any) -> None:
-        mid = entry.msg.id
         self._batch.delete(keys.index_key(queue.store_id, entry.seq), self.cf["index"])
+        self.release_content(entry.msg.id)
+        self._dirty(1)
+
+    def release_content(self, mid: int) -> None:
+        """One reference to a stored message's content is gone; the last one deletes it."""
         left = self.refs.pop(mid, 1) - 1
         if left <= 0:
             self._batch.delete(keys.id_key(mid), self.cf["messages"])
             self._pending.pop(mid, None)
         elif left > 1:
             self.refs[mid] = left
-        self._dirty(2)
+        self._dirty(1)
+
+    def page_content(self, msg: Any) -> None:
+        """Memory is short: keep a message's content here instead of in memory, with no index entry (a
+        transient message, or one in a queue that does not store it). It lives until release_content;
+        recovery deletes any left at a crash as orphans."""
+        mid = msg.id
+        if not mid:
+            mid = msg.id = self.next_msg_id
+            self.next_msg_id += 1
+            self._batch.put(keys.id_key(mid), encode_message(msg.exchange, msg.routing_key, msg.header_payload,
+                                                             msg.body, msg.routing_keys), self.cf["messages"])
+            self._dirty(1)
+        else:  # already stored for another queue, or paged by one
+            self.refs[mid] = self.refs.get(mid, 1) + 1
 
     def move(self, queue: Any, entry: Any, old_seq: int) -> None:
         """A quorum queue re-enqueued a message at its back: its index key follows its new seq."""

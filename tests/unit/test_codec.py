@@ -19,7 +19,9 @@ from amqpd.errors import ConnectionError, ReplyCode
 from amqpd.protocol.framing import FRAME_BODY, FrameBuffer, erl_binary
 from amqpd.protocol.methods import (
     PUBLISH_INDEX,
+    DeliverTemplate,
     Publish,
+    ack_frame,
     class_method,
     content_body_frames,
     content_frames,
@@ -321,6 +323,25 @@ def test_deliver_frames_byte_identical_to_pamqp(frame_max, channel, ctag, tag, r
             tag_at = 7 + len(prefix)
             assert got_unsigned[tag_at : tag_at + 8] == struct.pack(">Q", tag)
             assert got_unsigned[:tag_at] + got_unsigned[tag_at + 8 :] == got[:tag_at] + got[tag_at + 8 :]
+        # the consumer's pre-encoded template gives the same bytes, on first use and from its cache
+        template = DeliverTemplate(channel, prefix)
+        for _ in range(2):
+            assert template.frames(pamqp_tag, redelivered, tail, header_payload, body_bytes, max_body) == expected
+
+
+@pytest.mark.parametrize(("channel", "tag", "multiple"), [(1, 1, False), (65535, 2**63 - 1, True), (7, 42, True)])
+def test_ack_frame_byte_identical_to_pamqp(channel, tag, multiple):
+    expected = pamqp_frame.marshal(commands.Basic.Ack(delivery_tag=tag, multiple=multiple), channel)
+    assert ack_frame(channel, tag, multiple) == expected
+
+
+def test_deliver_template_keeps_tails_of_different_lengths_apart():
+    template = DeliverTemplate(5, deliver_prefix("ctag"))
+    header_payload = header.ContentHeader(0, 3, commands.Basic.Properties()).marshal()
+    for exchange, rk in [("", "q"), ("ex", "rk"), ("", "q"), ("exchange", "a.much.longer.key"), ("ex", "rk")]:
+        tail = exchange_rk_tail(exchange, rk)
+        assert template.frames(11, False, tail, header_payload, b"abc", 4088) == deliver_frames(
+            5, deliver_prefix("ctag"), 11, False, tail, header_payload, b"abc", 4088)
 
 
 def test_deliver_frames_output_parses_back():

@@ -1,0 +1,204 @@
+"""Flow control: which connections may be read, and which consumers may be delivered to.
+
+One event loop serves every connection, so any buffer between a publisher's socket and a consumer's
+socket grows whenever reading outruns delivering. Four mechanisms keep every buffer bounded; the
+connection, the channel and the queue call into this module and hold no flow logic of their own.
+
+- **Fair turns.** A read that filled most of the socket buffer pauses that connection until the next
+  loop turn, so one fast publisher gets one read per turn and cannot starve dispatch or other
+  connections (uvloop would otherwise hand it up to 32 reads of 256 KiB in a single turn).
+- **Credit (state "flow").** A queue whose ready backlog passes its high watermark while its consumers
+  still want messages is *behind*: every connection that publishes into it stops being read until the
+  backlog falls to the low watermark. This is RabbitMQ's credit flow reduced to its effect: TCP pushes
+  back on the publisher, nothing is dropped, and a connection that only consumes is never held. A
+  queue whose consumers are all at their prefetch limit does not hold publishers (its growth waits on
+  acks, which could come from the held connection itself); the memory alarm bounds it instead.
+- **Output.** A connection whose socket output is above its high watermark gets no deliveries and is
+  not read (its requests would only add more output) until the output drains below the low one.
+- **Memory alarm (state "blocked").** Above vm_memory_high_watermark every connection that has
+  published stops being read and, if it announced the capability, gets connection.blocked.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from pamqp import commands
+
+if TYPE_CHECKING:
+    from .connection import Connection
+    from .queue import Queue
+
+# Why a connection is not being read (bits of ReadGate.reasons).
+TURN = 1
+CREDIT = 2
+ALARM = 4
+OUTPUT = 8
+
+# A read at least this large probably left more in the kernel: the rest waits for the next loop turn.
+TURN_READ_BYTES = 64 * 1024
+# A queue's ready backlog (messages) above which it holds its publishers, and below which it lets go.
+QUEUE_HIGH = 2000
+QUEUE_LOW = 1000
+# Per-connection output (bytes queued in the broker plus the transport's buffer).
+OUTPUT_HIGH = 1024 * 1024
+OUTPUT_LOW = 256 * 1024
+# While a queue is over its high watermark but its consumers are all at their prefetch limit, look again
+# after this many more messages rather than on every publish.
+RECHECK_EVERY = 256
+# "connection flow" log lines: at most one per connection per this many seconds.
+LOG_INTERVAL = 5.0
+
+
+class ReadGate:
+    """The reasons a connection's socket is not being read; reading resumes when none is left."""
+
+    __slots__ = ("conn", "reasons", "queues", "holds", "flow_count", "_logged_at")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.reasons = 0
+        self.queues: set[Queue] = set()  # queues whose flow_held names this connection (held or exempt)
+        self.holds = 0  # how many of them hold it
+        self.flow_count = 0  # times this connection entered state flow
+        self._logged_at = 0.0
+
+    @property
+    def state(self) -> str:
+        """As RabbitMQ's connection state: blocked (alarm) wins over flow (credit)."""
+        if self.reasons & ALARM:
+            return "blocked"
+        if self.reasons & CREDIT:
+            return "flow"
+        return "running"
+
+    def pause(self, reason: int) -> None:
+        if self.reasons & reason:
+            return
+        was = self.reasons
+        self.reasons = was | reason
+        if not was:
+            transport = self.conn.transport
+            if transport is not None and not transport.is_closing():
+                transport.pause_reading()
+
+    def resume(self, reason: int) -> None:
+        if not self.reasons & reason:
+            return
+        self.reasons &= ~reason
+        if not self.reasons:
+            transport = self.conn.transport
+            if transport is not None and not transport.is_closing():
+                transport.resume_reading()
+
+    def end_turn(self) -> None:
+        """After a large read: let every other connection and every queue have this turn first."""
+        if not self.reasons & TURN:
+            self.pause(TURN)
+            self.conn.loop.call_soon(self.resume, TURN)
+
+    # -- credit ---------------------------------------------------------------------------------------
+    def held(self, queue: Queue) -> None:
+        self.holds += 1
+        if self.reasons & CREDIT:
+            return
+        self.pause(CREDIT)
+        self.flow_count += 1
+        now = time.monotonic()
+        if now - self._logged_at >= LOG_INTERVAL:
+            self._logged_at = now
+            self.conn.log.info("connection flow", state="flow", queue=queue.name, depth=len(queue.ready),
+                               times=self.flow_count)
+
+    def forget(self) -> None:
+        """The connection is gone: no queue keeps it in its list of publishers."""
+        for q in self.queues:
+            q.flow_held.pop(self.conn, None)
+        self.queues.clear()
+        self.holds = 0
+
+
+# -- queues: credit ----------------------------------------------------------------------------------
+def queue_grew(queue: Queue) -> None:
+    """The queue passed its high watermark: is it behind consumers that want more?"""
+    if not queue.consumers:
+        return
+    for c in queue.consumers:
+        if c.wants_more():
+            queue.throttling = True
+            return
+    queue.flow_recheck_at = len(queue.ready) + RECHECK_EVERY
+
+
+def hold(conn: Connection, queue: Queue) -> None:
+    """A publish from conn reached a queue that is behind: stop reading conn until the queue catches up.
+
+    A connection that also consumes from the queue is never held by it: the backlog may be waiting
+    for that very connection's acks."""
+    held = queue.flow_held
+    if conn not in held:
+        gate = conn.gate
+        gate.queues.add(queue)
+        if held.setdefault(conn, not any(c.conn is conn for c in queue.consumers)):
+            gate.held(queue)
+
+
+def release(queue: Queue) -> None:
+    """The queue caught up (or lost its consumers, or was purged or deleted): let its publishers go,
+    except those another queue still holds."""
+    queue.throttling = False
+    queue.flow_recheck_at = QUEUE_HIGH
+    held = queue.flow_held
+    if not held:
+        return
+    queue.flow_held = {}
+    for conn, was_held in held.items():
+        gate = conn.gate
+        gate.queues.discard(queue)
+        if was_held:
+            gate.holds -= 1
+            if not gate.holds:
+                gate.resume(CREDIT)
+
+
+# -- connections: output and the memory alarm --------------------------------------------------------
+def output_full(conn: Connection) -> None:
+    """The transport's buffer passed its high watermark (asyncio's pause_writing)."""
+    conn.writable = False
+    conn.gate.pause(OUTPUT)
+
+
+def output_drained(conn: Connection) -> None:
+    """asyncio's resume_writing: deliveries and reading go on."""
+    conn.writable = True
+    conn.gate.resume(OUTPUT)
+    for ch in list(conn.channels.values()):
+        for c in ch.consumers.values():
+            c.queue.schedule_dispatch()
+
+
+def set_alarm(conn: Connection, on: bool) -> None:
+    """The memory alarm went on or off; only connections that have published are blocked."""
+    gate = conn.gate
+    if on:
+        if conn.publisher and not gate.reasons & ALARM and conn.is_running():
+            if conn.capabilities.get("connection.blocked"):
+                conn.send_method(0, commands.Connection.Blocked(reason="low on memory"))
+            gate.pause(ALARM)
+            conn.log.info("connection blocked", reason="low on memory")
+    elif gate.reasons & ALARM:
+        if conn.capabilities.get("connection.blocked") and conn.is_running():
+            conn.send_method(0, commands.Connection.Unblocked())
+        gate.resume(ALARM)
+        conn.log.info("connection unblocked")
+
+
+def first_publish(conn: Connection, alarm: bool) -> None:
+    conn.publisher = True
+    if alarm:
+        set_alarm(conn, True)
+
+
+def writable_limits(transport: Any) -> None:
+    transport.set_write_buffer_limits(high=OUTPUT_HIGH, low=OUTPUT_LOW)
