@@ -359,6 +359,15 @@ class Channel:
         header, body = msg.content()
         self.conn.write(content_frames(self.id, encode_method(self.id, method), header, body, self.conn.max_body))
 
+    def track_unacked(self, tag: int, entry: QEntry, consumer: Consumer | None) -> None:
+        """A delivery (or basic.get-ok) that waits for its ack; consumer None for basic.get."""
+        q = entry.queue
+        if q.store is not None:
+            q.delivering(entry)
+        self.unacked[tag] = (entry, consumer)
+        self.unacked_count += 1
+        q.unacked += 1
+
     def deliver_reply(self, msg: Message) -> None:
         """A direct reply-to reply for this channel's reply consumer (always no-ack)."""
         rc = self.reply_consumer

@@ -77,11 +77,7 @@ def get(ch: Channel, m: commands.Basic.Get) -> None:
     if m.no_ack:
         q.delivered(entry, True)
     else:
-        if q.store is not None:
-            q.delivering(entry)
-        ch.unacked[tag] = (entry, None)
-        ch.unacked_count += 1
-        q.unacked += 1
+        ch.track_unacked(tag, entry, None)
 
 
 def _settle(ch: Channel, tag: int, multiple: bool, requeue: bool | None) -> None:

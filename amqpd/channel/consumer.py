@@ -38,12 +38,7 @@ class Consumer:
         """A delivery now: its connection's output is below the watermark and prefetch allows it."""
         if not self.conn.writable:
             return False
-        if self.no_ack:
-            return True
-        if self.prefetch and self.unacked >= self.prefetch:
-            return False
-        ch = self.channel
-        return not (ch.prefetch_global and ch.unacked_count >= ch.prefetch_global)
+        return self.no_ack or self.wants_more()
 
     def wants_more(self) -> bool:
         """Would take deliveries if its socket kept up (it is not waiting for its own acks)."""
@@ -64,16 +59,11 @@ class Consumer:
         conn = self.conn
         header, body = msg.content()
         conn.write(self.template.frames(tag, entry.redelivered, msg.tail, header, body, conn.max_body))
-        q = entry.queue
         if self.no_ack:
-            q.delivered(entry, True)
+            entry.queue.delivered(entry, True)
         else:
-            if q.store is not None:
-                q.delivering(entry)
-            ch.unacked[tag] = (entry, self)
             self.unacked += 1
-            ch.unacked_count += 1
-            q.unacked += 1
+            ch.track_unacked(tag, entry, self)
 
     def cancelled_by_server(self) -> None:
         self.channel.consumer_cancelled_by_server(self)

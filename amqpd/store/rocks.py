@@ -166,17 +166,22 @@ class RocksStore:
 
     # -- messages (group committed) ---------------------------------------------------------------
     def add_message(self, queue: Any, entry: Any) -> None:
-        msg = entry.msg
-        mid = msg.id
-        if not mid:
-            mid = msg.id = self.next_msg_id
-            self.next_msg_id += 1
-            self._batch.put(keys.id_key(mid), encode_message(msg.exchange, msg.routing_key, msg.header_payload,
-                                                             msg.body, msg.routing_keys), self.cf["messages"])
-        else:  # the same message in one more durable queue
-            self.refs[mid] = self.refs.get(mid, 1) + 1
+        ops = self._add_content(entry.msg)
         self._batch.put(keys.index_key(queue.store_id, entry.seq), self._index_value(entry, 0), self.cf["index"])
-        self._dirty(2)
+        self._dirty(ops + 1)
+
+    def _add_content(self, msg: Any) -> int:
+        """One more reference to a message's content: the first gives it an id and writes it (returns
+        the number of batch operations added)."""
+        mid = msg.id
+        if mid:  # the same message in one more queue
+            self.refs[mid] = self.refs.get(mid, 1) + 1
+            return 0
+        mid = msg.id = self.next_msg_id
+        self.next_msg_id += 1
+        self._batch.put(keys.id_key(mid), encode_message(msg.exchange, msg.routing_key, msg.header_payload,
+                                                         msg.body, msg.routing_keys), self.cf["messages"])
+        return 1
 
     @staticmethod
     def _index_value(entry: Any, flags: int) -> bytes:
@@ -209,15 +214,8 @@ class RocksStore:
         """Memory is short: keep a message's content here instead of in memory, with no index entry (a
         transient message, or one in a queue that does not store it). It lives until release_content;
         recovery deletes any left at a crash as orphans."""
-        mid = msg.id
-        if not mid:
-            mid = msg.id = self.next_msg_id
-            self.next_msg_id += 1
-            self._batch.put(keys.id_key(mid), encode_message(msg.exchange, msg.routing_key, msg.header_payload,
-                                                             msg.body, msg.routing_keys), self.cf["messages"])
+        if self._add_content(msg):
             self._dirty(1)
-        else:  # already stored for another queue, or paged by one
-            self.refs[mid] = self.refs.get(mid, 1) + 1
 
     def move(self, queue: Any, entry: Any, old_seq: int) -> None:
         """A quorum queue re-enqueued a message at its back: its index key follows its new seq."""

@@ -151,6 +151,16 @@ class SlowConsumer:
         self.client.close()
 
 
+def queue_and_publisher(broker, queue: str) -> tuple[RawClient, RawClient]:
+    """Declare `queue` on an admin connection (kept for depth()) and open a publisher connection."""
+    admin = RawClient(broker.host, broker.port).connect()
+    admin.open_channel(1)
+    admin.declare_queue(1, queue)
+    pub = RawClient(broker.host, broker.port).connect()
+    pub.open_channel(1)
+    return admin, pub
+
+
 def depth(admin: RawClient, queue: str) -> int:
     return admin.rpc(1, commands.Queue.Declare(queue=queue, passive=True), commands.Queue.DeclareOk).message_count
 

@@ -21,6 +21,7 @@ from flow_helpers import (
     depth,
     flow_logged_for,
     local_addr,
+    queue_and_publisher,
     rss,
     wait_until,
 )
@@ -33,12 +34,8 @@ pytestmark = pytest.mark.skipif(
 
 def test_flooding_publisher_is_throttled_consumers_keep_receiving(broker, uniq):
     queue = uniq("flood")
-    admin = RawClient(broker.host, broker.port).connect()
-    admin.open_channel(1)
-    admin.declare_queue(1, queue)
+    admin, pub = queue_and_publisher(broker, queue)
     slow = [SlowConsumer(broker, queue, rate=256 * 1024) for _ in range(2)]
-    pub = RawClient(broker.host, broker.port).connect()
-    pub.open_channel(1)
     rss_before = rss(broker.proc.pid)
     flooder = Flooder(pub, queue).start()
 
@@ -73,12 +70,8 @@ def test_flooding_publisher_is_throttled_consumers_keep_receiving(broker, uniq):
 
 def test_throttled_publisher_gets_every_confirm(broker, uniq):
     queue = uniq("confirm")
-    admin = RawClient(broker.host, broker.port).connect()
-    admin.open_channel(1)
-    admin.declare_queue(1, queue)
+    admin, pub = queue_and_publisher(broker, queue)
     consumer = SlowConsumer(broker, queue, rate=128 * 1024)
-    pub = RawClient(broker.host, broker.port).connect()
-    pub.open_channel(1)
     pub.rpc(1, commands.Confirm.Select(), commands.Confirm.SelectOk)
     total = 200_000  # ~30 MB: more than the kernel's socket buffers can absorb
     confirms = ConfirmReader(pub, total)
@@ -99,12 +92,8 @@ def test_throttled_publisher_gets_every_confirm(broker, uniq):
 
 def test_consumer_that_never_reads_cannot_grow_broker_memory(broker, uniq):
     queue = uniq("stuck")
-    admin = RawClient(broker.host, broker.port).connect()
-    admin.open_channel(1)
-    admin.declare_queue(1, queue)
+    admin, pub = queue_and_publisher(broker, queue)
     stuck = SlowConsumer(broker, queue, rate=0)
-    pub = RawClient(broker.host, broker.port).connect()
-    pub.open_channel(1)
     rss_before = rss(broker.proc.pid)
     flooder = Flooder(pub, queue, size=1024).start()
     peak = 0
@@ -160,12 +149,8 @@ def test_publisher_that_never_reads_its_returns_is_not_read_either(broker, uniq)
 def test_flow_state_is_logged_with_the_queue(broker, uniq):
     """The log line names the state, the queue that was behind and its depth (rate limited)."""
     queue = uniq("logged")
-    admin = RawClient(broker.host, broker.port).connect()
-    admin.open_channel(1)
-    admin.declare_queue(1, queue)
+    admin, pub = queue_and_publisher(broker, queue)
     consumer = SlowConsumer(broker, queue, rate=64 * 1024)
-    pub = RawClient(broker.host, broker.port).connect()
-    pub.open_channel(1)
     flooder = Flooder(pub, queue).start()
     addr = local_addr(pub)
     assert wait_until(lambda: flow_logged_for(broker, addr), 10)

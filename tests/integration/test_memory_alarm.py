@@ -7,15 +7,8 @@ import time
 
 import pika
 import pytest
+from flow_helpers import rss
 from pamqp import commands
-
-
-def rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
 
 
 def test_capability_advertised(broker):
@@ -146,7 +139,8 @@ def test_transient_backlog_larger_than_the_limit_is_paged_not_held(broker_factor
     flooder.thread.join(5)
     assert (confirms.upto, confirms.nacks) == (total, 0), "publisher held: the backlog was not paged out"
     assert "paging started" in b.log_text()
-    assert peak < limit + 64 * 1024 * 1024, (peak, limit)
+    # the 400 MB backlog is not in memory (the margin covers what arrives between two memory checks)
+    assert peak < limit + 128 * 1024 * 1024, (peak, limit)
     # every message comes back, in order, content intact
     consumer = SlowConsumer(b, "backlog", rate=None)
     assert wait_until(lambda: len(consumer.seqs) >= total, 60)
