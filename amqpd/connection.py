@@ -147,8 +147,8 @@ class Connection(asyncio.Protocol):
                 break
         if self.frames.error is not None and self.state < State.CLOSING:
             self.connection_error(self.frames.error)
-        elif len(data) >= flow.TURN_READ_BYTES:
-            self.gate.end_turn()
+        else:
+            flow.after_read(self, len(data))
 
     def pause_writing(self) -> None:
         flow.output_full(self)

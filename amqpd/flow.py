@@ -13,8 +13,11 @@ connection, the channel and the queue call into this module and hold no flow log
   back on the publisher, nothing is dropped, and a connection that only consumes is never held. A
   queue whose consumers are all at their prefetch limit does not hold publishers (its growth waits on
   acks, which could come from the held connection itself); the memory alarm bounds it instead.
-- **Output.** A connection whose socket output is above its high watermark gets no deliveries and is
-  not read (its requests would only add more output) until the output drains below the low one.
+- **Output.** A connection whose socket output is above its high watermark gets no deliveries until it
+  drains below the low one. If its output keeps growing anyway (returns, confirms or replies to a
+  client that does not read), it is not read either once that output passes OUTPUT_READ_LIMIT: its
+  requests would only add more. The limit is generous because synchronous clients (py-amqp) write a
+  batch before they read, and must not be stopped mid-batch for output they are about to read.
 - **Memory alarm (state "blocked").** Above vm_memory_high_watermark every connection that has
   published stops being read and, if it announced the capability, gets connection.blocked.
 """
@@ -44,6 +47,8 @@ QUEUE_LOW = 1000
 # Per-connection output (bytes queued in the broker plus the transport's buffer).
 OUTPUT_HIGH = 1024 * 1024
 OUTPUT_LOW = 256 * 1024
+# Output (bytes in the transport's buffer) above which the connection is not read either.
+OUTPUT_READ_LIMIT = 16 * 1024 * 1024
 # While a queue is over its high watermark but its consumers are all at their prefetch limit, look again
 # after this many more messages rather than on every publish.
 RECHECK_EVERY = 256
@@ -166,7 +171,15 @@ def release(queue: Queue) -> None:
 def output_full(conn: Connection) -> None:
     """The transport's buffer passed its high watermark (asyncio's pause_writing)."""
     conn.writable = False
-    conn.gate.pause(OUTPUT)
+
+
+def after_read(conn: Connection, size: int) -> None:
+    """A read was handled: end this connection's turn if it was large; stop reading a connection whose
+    unread output only keeps growing."""
+    if size >= TURN_READ_BYTES:
+        conn.gate.end_turn()
+    if not conn.writable and conn.transport.get_write_buffer_size() > OUTPUT_READ_LIMIT:
+        conn.gate.pause(OUTPUT)
 
 
 def output_drained(conn: Connection) -> None:
