@@ -159,6 +159,10 @@ class Connection(asyncio.Protocol):
     def is_running(self) -> bool:
         return self.state == State.RUNNING
 
+    def consumes(self) -> bool:
+        """Has a consumer on any channel (its acks or reads may be what a queue waits for)."""
+        return any(ch.consumers or ch.reply_consumer is not None for ch in self.channels.values())
+
     def connection_lost(self, exc: Exception | None) -> None:
         was_open = self.state == State.RUNNING or (self.state == State.CLOSING and not self._close_logged)
         self.state = State.CLOSED

@@ -7,12 +7,11 @@ connection, the channel and the queue call into this module and hold no flow log
 - **Fair turns.** A read that filled most of the socket buffer pauses that connection until the next
   loop turn, so one fast publisher gets one read per turn and cannot starve dispatch or other
   connections (uvloop would otherwise hand it up to 32 reads of 256 KiB in a single turn).
-- **Credit (state "flow").** A queue whose ready backlog passes its high watermark while its consumers
-  still want messages is *behind*: every connection that publishes into it stops being read until the
-  backlog falls to the low watermark. This is RabbitMQ's credit flow reduced to its effect: TCP pushes
-  back on the publisher, nothing is dropped, and a connection that only consumes is never held. A
-  queue whose consumers are all at their prefetch limit does not hold publishers (its growth waits on
-  acks, which could come from the held connection itself); the memory alarm bounds it instead.
+- **Credit (state "flow").** A queue whose ready backlog passes its high watermark while it has
+  consumers is *behind*: connections that publish into it stop being read until the backlog falls to
+  the low watermark (which connections exactly: see hold()). This is RabbitMQ's credit flow reduced to
+  its effect: TCP pushes back on the publisher, nothing is dropped, and a connection that only
+  consumes is never held.
 - **Output.** A connection whose socket output is above its high watermark gets no deliveries until it
   drains below the low one. If its output keeps growing anyway (returns, confirms or replies to a
   client that does not read), it is not read either once that output passes OUTPUT_READ_LIMIT: its
@@ -49,9 +48,6 @@ OUTPUT_HIGH = 1024 * 1024
 OUTPUT_LOW = 256 * 1024
 # Output (bytes in the transport's buffer) above which the connection is not read either.
 OUTPUT_READ_LIMIT = 16 * 1024 * 1024
-# While a queue is over its high watermark but its consumers are all at their prefetch limit, look again
-# after this many more messages rather than on every publish.
-RECHECK_EVERY = 256
 # "connection flow" log lines: at most one per connection per this many seconds.
 LOG_INTERVAL = 5.0
 
@@ -116,6 +112,12 @@ class ReadGate:
             self.conn.log.info("connection flow", state="flow", queue=queue.name, depth=len(queue.ready),
                                times=self.flow_count)
 
+    def let_go(self) -> None:
+        """One queue stopped holding this connection; it is read again when none does."""
+        self.holds -= 1
+        if not self.holds:
+            self.resume(CREDIT)
+
     def forget(self) -> None:
         """The connection is gone: no queue keeps it in its list of publishers."""
         for q in self.queues:
@@ -125,35 +127,47 @@ class ReadGate:
 
 
 # -- queues: credit ----------------------------------------------------------------------------------
-def queue_grew(queue: Queue) -> None:
-    """The queue passed its high watermark: is it behind consumers that want more?"""
-    if not queue.consumers:
-        return
-    for c in queue.consumers:
-        if c.wants_more():
-            queue.throttling = True
-            return
-    queue.flow_recheck_at = len(queue.ready) + RECHECK_EVERY
-
+# A queue is *throttling* while it has consumers and more than QUEUE_HIGH ready messages. It holds:
+# - a connection that publishes but consumes nothing: holding it can never delay an ack;
+# - a connection that also consumes (from other queues) only while some consumer of this queue wants
+#   more. Once every consumer here waits on its own acks, those acks may have to come through a held
+#   connection (two services that each consume one queue and publish into the other would hold each
+#   other for good), so such connections are let go.
+# A connection is never held by a queue it consumes from.
 
 def hold(conn: Connection, queue: Queue) -> None:
-    """A publish from conn reached a queue that is behind: stop reading conn until the queue catches up.
-
-    A connection that also consumes from the queue is never held by it: the backlog may be waiting
-    for that very connection's acks."""
+    """A publish from conn reached a throttling queue: stop reading conn until the queue catches up."""
     held = queue.flow_held
-    if conn not in held:
-        gate = conn.gate
-        gate.queues.add(queue)
-        if held.setdefault(conn, not any(c.conn is conn for c in queue.consumers)):
-            gate.held(queue)
+    if conn in held:
+        return
+    consumers = queue.consumers
+    if any(c.conn is conn for c in consumers):
+        held[conn] = False
+    elif conn.consumes() and not any(c.wants_more() for c in consumers):
+        held[conn] = False
+    else:
+        held[conn] = True
+        conn.gate.held(queue)
+    conn.gate.queues.add(queue)
+
+
+def check(queue: Queue) -> None:
+    """The throttling queue moved (dispatch, basic.get, a consumer gone): let go of what it need not
+    hold any more."""
+    consumers = queue.consumers
+    if len(queue.ready) <= QUEUE_LOW or not consumers:
+        release(queue)
+    elif not any(c.wants_more() for c in consumers):
+        for conn, was_held in queue.flow_held.items():
+            if was_held and conn.consumes():
+                queue.flow_held[conn] = False
+                conn.gate.let_go()
 
 
 def release(queue: Queue) -> None:
     """The queue caught up (or lost its consumers, or was purged or deleted): let its publishers go,
     except those another queue still holds."""
     queue.throttling = False
-    queue.flow_recheck_at = QUEUE_HIGH
     held = queue.flow_held
     if not held:
         return
@@ -162,9 +176,7 @@ def release(queue: Queue) -> None:
         gate = conn.gate
         gate.queues.discard(queue)
         if was_held:
-            gate.holds -= 1
-            if not gate.holds:
-                gate.resume(CREDIT)
+            gate.let_go()
 
 
 # -- connections: output and the memory alarm --------------------------------------------------------

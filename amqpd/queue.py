@@ -77,10 +77,9 @@ class Queue:
         self.had_consumer = False
         self.deleted = False
         self._scheduled = False
-        # credit flow (flow.py): behind its consumers, the publishers it holds, when to look again
+        # credit flow (flow.py): behind its consumers, and the publishers it holds (False: exempt)
         self.throttling = False
         self.flow_held: dict[Any, bool] = {}
-        self.flow_recheck_at = flow.QUEUE_HIGH
         self._loop = asyncio.get_event_loop()
         # Only durable, non-exclusive queues write through to the store.
         self.store = vhost.store if durable and exclusive_owner is None else None
@@ -139,8 +138,8 @@ class Queue:
                 entry.msg = PagedMessage.from_message(self.store, msg)
         if depth > PAGE_KEEP and self.vhost.paging:
             self._page(entry)
-        if depth > self.flow_recheck_at and not self.throttling:
-            flow.queue_grew(self)
+        if depth > flow.QUEUE_HIGH and self.consumers:
+            self.throttling = True
         if self.consumers and not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.dispatch)
@@ -176,8 +175,8 @@ class Queue:
         depth = len(ready)
         if depth > PAGE_KEEP and self.vhost.paging:
             self._page(entry)
-        if depth > self.flow_recheck_at and not self.throttling:
-            flow.queue_grew(self)
+        if depth > flow.QUEUE_HIGH and self.consumers:
+            self.throttling = True
         dropped = self._drop_over_limit() if self._drops_head else False
         if self._expiring and (dropped or ready.peek() is entry):
             self._drop_expired(now or time.time())
@@ -315,8 +314,8 @@ class Queue:
             else:
                 if n > budget:
                     self.schedule_dispatch()
-            if self.flow_recheck_at != flow.QUEUE_HIGH or self.throttling:
-                self.flow_check()
+            if self.throttling:
+                flow.check(self)
             return
         while ready and consumers:
             if expiring:
@@ -343,16 +342,8 @@ class Queue:
             if not budget:
                 self.schedule_dispatch()
                 break
-        if self.flow_recheck_at != flow.QUEUE_HIGH or self.throttling:
-            self.flow_check()
-
-    def flow_check(self) -> None:
-        """Release held publishers once the backlog is low enough, or once no consumer wants more: then
-        the backlog waits on acks, which may come from a held connection (two services that each
-        consume one queue and publish to the other, each on one connection, would hold each other)."""
-        if (len(self.ready) <= flow.QUEUE_LOW or not self.consumers
-                or not any(c.wants_more() for c in self.consumers)):
-            flow.release(self)
+        if self.throttling:
+            flow.check(self)
 
     def _pick(self) -> Consumer | None:
         holder = self._holder
@@ -387,7 +378,7 @@ class Queue:
             return None
         entry = self.ready.popleft()
         if self.throttling:
-            self.flow_check()
+            flow.check(self)
         return entry
 
     # -- settlement ---------------------------------------------------------------------------------
@@ -511,7 +502,7 @@ class Queue:
                 self._holder = max(self.consumers, key=lambda c: c.priority)
         self._regroup()
         if self.throttling:
-            self.flow_check()
+            flow.check(self)
         if self.auto_delete and not self.consumers and self.had_consumer:
             return True
         self.touch()
