@@ -67,8 +67,11 @@ class AmqpdServer:
     poll_interval = 0.05  # while waiting for the port
     kept_text = "amqpd data and log kept in"
 
-    def __init__(self, keep: bool, prefix: str = "amqpd-bench-", extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, keep: bool, prefix: str = "amqpd-bench-", extra_args: tuple[str, ...] = (), src: Path | None = None
+    ) -> None:
         self.keep = keep
+        self.src = Path(src) if src else REPO_ROOT  # the source tree amqpd is run from
         self.tmp = Path(tempfile.mkdtemp(prefix=prefix))
         self.data_dir = self.tmp / "data"
         self.port = free_port()
@@ -102,7 +105,7 @@ class AmqpdServer:
     def start(self, timeout: float = 20.0) -> float:
         """Start amqpd and wait until its port accepts connections; returns the seconds that took."""
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.src), env.get("PYTHONPATH")) if p)
         cmd = [
             sys.executable,
             "-m",
@@ -119,7 +122,7 @@ class AmqpdServer:
             t0 = time.monotonic()
             self.proc = subprocess.Popen(
                 cmd,
-                cwd=REPO_ROOT,
+                cwd=self.src,
                 stdout=logf,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
