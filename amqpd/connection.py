@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import struct
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,8 @@ CLOSE_OK_TIMEOUT = 3.0
 # RabbitMQ answers the AMQP 0-9 header with 0-9-1 (the two are wire-compatible for clients that use it).
 AMQP_0_9_HEADER = b"AMQP\x01\x01\x00\x09"
 CHANNEL_CLASS = b"\x00\x14"  # method frames of class channel (20) are the connection's business
+# channel.open-ok with RabbitMQ's empty channel-id (pamqp insists on "0") and the frame end
+CHANNEL_OPEN_OK = b"\x00\x14\x00\x0b\x00\x00\x00\x00\xce"
 
 
 def server_properties() -> dict[str, Any]:
@@ -129,7 +132,9 @@ class Connection(asyncio.Protocol):
                     continue
                 if chan == 0:
                     self._channel0(ftype, payload)
-                elif ch is None or self.state != running:
+                elif self.state != running:
+                    raise unexpected_frame(ftype, payload)  # RabbitMQ: 505 before connection.open-ok
+                elif ch is None:
                     self._new_channel(chan, ftype, payload)
                 else:
                     self._channel_method(ch, payload)
@@ -248,10 +253,9 @@ class Connection(asyncio.Protocol):
                               reply_text=method.reply_text)
                 self._close_logged = True
                 self._flush()
-                # The client closes the socket after close-ok; frames it sent meanwhile are ignored.
+                # The client closes the socket after close-ok (closing it first could turn a frame the
+                # client sent meanwhile into a reset that loses the close-ok); frames it sent are ignored.
                 self._timers.append(self.loop.call_later(CLOSE_OK_TIMEOUT, self._close_transport))
-                return
-            if isinstance(method, commands.Connection.CloseOk):
                 return
             if isinstance(method, commands.Connection.UpdateSecret):
                 # RabbitMQ re-checks the new secret with its auth backend; amqpd's users have
@@ -352,8 +356,6 @@ class Connection(asyncio.Protocol):
 
     # -- channels ---------------------------------------------------------------------------------
     def _new_channel(self, chan: int, ftype: int, payload: bytes) -> None:
-        if self.state != State.RUNNING:
-            raise ConnectionError(ReplyCode.COMMAND_INVALID, "channel frame before connection.open completed")
         if ftype != FRAME_METHOD:
             if ftype == FRAME_HEARTBEAT:
                 raise unexpected_frame(ftype, payload)
@@ -366,7 +368,7 @@ class Connection(asyncio.Protocol):
                                   f"number of channels opened ({len(self.channels)}) has reached the negotiated "
                                   f"channel_max ({self.channel_max})")
         self.channels[chan] = Channel(self, chan)
-        self.send_method(chan, commands.Channel.OpenOk())
+        self.write(struct.pack(">BHI", FRAME_METHOD, chan, 8) + CHANNEL_OPEN_OK)
 
     def _channel_method(self, ch: Channel, payload: bytes) -> None:
         method = decode_method(payload)
@@ -376,11 +378,15 @@ class Connection(asyncio.Protocol):
             ch._while_closing(method)
             return
         if isinstance(method, commands.Channel.Close):
+            # Confirms that are ready go out before close-ok; the rest are dropped with the channel,
+            # whose number may be reused as soon as the client has the close-ok.
+            ch.flush_confirms()
             ch.release()
             self.channels.pop(ch.id, None)
             self.send_method(ch.id, commands.Channel.CloseOk())
         elif isinstance(method, commands.Channel.CloseOk):
-            raise ConnectionError(ReplyCode.CHANNEL_ERROR, "unexpected channel.close-ok", 20, 41)
+            # rabbit_channel has no clause for close-ok on an open channel: its catch-all
+            raise ConnectionError(ReplyCode.COMMAND_INVALID, "unimplemented method", 20, 41)
         else:
             ch.handle_frame(FRAME_METHOD, payload)
 
@@ -410,7 +416,8 @@ class Connection(asyncio.Protocol):
                                                       class_id=exc.class_id, method_id=exc.method_id))
         self.state = State.CLOSING
         self._flush()
-        self._timers.append(self.loop.call_later(CLOSE_OK_TIMEOUT, self._close_transport))
+        self._read_close_ok()
+        self._timers.append(self.loop.call_later(CLOSE_OK_TIMEOUT, self._close_ok_timeout))
 
     def close(self, reply_code: int, text: str) -> None:
         """Server-initiated close, e.g. 320 CONNECTION_FORCED at shutdown."""
@@ -426,6 +433,20 @@ class Connection(asyncio.Protocol):
         elif isinstance(method, commands.Connection.Close):
             self.send_method(0, commands.Connection.CloseOk())
             self._flush()
+
+    def _read_close_ok(self) -> None:
+        """Whatever held this connection's reads (credit, alarm, output) must not hold back its close-ok."""
+        gate = self.gate
+        gate.forget()
+        if gate.reasons:
+            gate.reasons = 0
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.resume_reading()
+
+    def _close_ok_timeout(self) -> None:
+        if self.state == State.CLOSING and self.transport is not None and not self.transport.is_closing():
+            self.log.warning("no connection.close-ok from client: closing the socket", timeout=CLOSE_OK_TIMEOUT)
+            self._close_transport()
 
     def _close_transport(self) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -50,7 +50,10 @@ def generated_tag(prefix: str) -> str:
     return prefix + base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
 
 
-OPEN, CLOSING = 1, 2
+# OPEN: in use. CLOSING: we sent channel.close and wait for close-ok (frames other than close/close-ok
+# are dropped). CLOSED: released; the number may already belong to a new Channel, so nothing may be
+# sent for this object any more (late store syncs, timers and confirm flushes check the state).
+OPEN, CLOSING, CLOSED = 1, 2, 3
 DECODE_CACHE_SIZE = 64  # distinct publish / content header frames remembered per channel
 _PUBLISH_INDEX = Publish.index
 
@@ -143,11 +146,13 @@ class Channel:
 
     def _while_closing(self, method: Any) -> None:
         # After we sent channel.close everything but close/close-ok is discarded (AMQP 0-9-1 §2.2.4).
+        # A channel.close that crossed ours is answered, but the channel ends only with the close-ok
+        # owed for ours (RabbitMQ's rabbit_channel in state closing).
         if isinstance(method, commands.Channel.CloseOk):
+            self.state = CLOSED
             self.conn.channel_closed(self)
         elif isinstance(method, commands.Channel.Close):
             self.send(commands.Channel.CloseOk())
-            self.conn.channel_closed(self)
 
     def _start_publish(self, pub: Publish) -> None:
         if pub.immediate:
@@ -479,6 +484,7 @@ class Channel:
         self.requeue_all_unacked(consumer_gone=True)
         self._publish = self._header = None
         self._body_parts = []
+        self.state = CLOSED
 
 
 def _cc_keys(routing_key: str, headers: dict | None) -> list[str]:
