@@ -27,7 +27,7 @@ from ..protocol.methods import (
     deliver_frames,
     encode_method,
 )
-from ..protocol.properties import PropertyError, parse_header
+from ..protocol.properties import F_DELIVERY_MODE, PropertyError, parse_header
 from ..queue import Queue
 from ..router import route
 from .consumer import Consumer
@@ -251,7 +251,12 @@ class Channel:
             except ValueError as exc:
                 raise ChannelError(ReplyCode.PRECONDITION_FAILED,
                                    f"invalid expiration '{expiration}': {exc}") from None
-        if msg.props.reply_to_span is not None:
+        props = msg.props
+        if props.delivery_mode > 2 or (not props.delivery_mode and props.flags & F_DELIVERY_MODE):
+            # rabbit_basic:is_message_persistent accepts 1, 2 and no delivery_mode at all
+            raise ChannelError(ReplyCode.PRECONDITION_FAILED,
+                               f"invalid message: {{delivery_mode_unknown,{props.delivery_mode}}}")
+        if props.reply_to_span is not None:
             replyto.rewrite_request(self, msg)
         if self.tx:
             self.tx_publishes.append((pub, msg))
