@@ -54,6 +54,10 @@ class Config:
     # Above this fraction of the watermark, long queues page message content out to the store.
     memory_paging_ratio: float = 0.5
     queue_index_threshold: int = 100000
+    # Reported in connection.start's server properties; "" means amqpd@<short host name>.
+    cluster_name: str = ""
+    # amqpd.server_properties.product: "amqpd" (honest) or "rabbitmq" (product RabbitMQ, version 3.10.8).
+    server_product: str = "amqpd"
 
 
 class _Invalid(Exception):
@@ -108,6 +112,15 @@ _LOG_LEVELS = {
     "error": "error", "critical": "critical", "alert": "critical", "emergency": "critical", "none": "none",
 }
 _LOG_FORMATS = ("plaintext", "json")
+
+
+_PRODUCTS = ("amqpd", "rabbitmq")
+
+
+def _product(raw: str) -> str:
+    if raw.lower() not in _PRODUCTS:
+        raise _Invalid("must be one of amqpd, rabbitmq")
+    return raw.lower()
 
 
 def _log_level(raw: str) -> str:
@@ -215,6 +228,8 @@ _SIMPLE_KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
     "log.console.format": ("log_format", _log_format),
     "amqpd.queue.index_threshold": ("queue_index_threshold", _int_in(0, _MAX_INT32)),
     "vm_memory_high_watermark_paging_ratio": ("memory_paging_ratio", _paging_ratio),
+    "cluster_name": ("cluster_name", _nonempty),
+    "amqpd.server_properties.product": ("server_product", _product),
 }
 _OTHER_KEYS = (
     "listeners.tcp", "loopback_users", "log.console", "vm_memory_high_watermark.relative",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 import struct
 import sys
 from typing import TYPE_CHECKING, Any
@@ -54,15 +55,33 @@ CHANNEL_CLASS = b"\x00\x14"  # method frames of class channel (20) are the conne
 CHANNEL_OPEN_OK = b"\x00\x14\x00\x0b\x00\x00\x00\x00\xce"
 
 
-def server_properties() -> dict[str, Any]:
-    return {
-        "product": "amqpd",
-        "version": __version__,
-        "platform": f"Python {sys.version.split()[0]}",
+# What amqpd reports as product/version when amqpd.server_properties.product = rabbitmq: the RabbitMQ
+# release whose behaviour it follows, for client code that gates features on the broker's identity.
+RABBITMQ_PRODUCT = "RabbitMQ"
+RABBITMQ_VERSION = "3.10.8"
+
+
+def default_cluster_name() -> str:
+    return "amqpd@" + (socket.gethostname().split(".")[0] or "localhost")
+
+
+def server_properties(config: Any) -> dict[str, Any]:
+    """connection.start's server-properties; `information` always names amqpd."""
+    props: dict[str, Any] = {
+        "capabilities": dict(CAPABILITIES),
+        "cluster_name": config.cluster_name or default_cluster_name(),
         "copyright": "Copyright (c) the amqpd authors",
         "information": "Licensed under the Apache License 2.0",
-        "capabilities": dict(CAPABILITIES),
+        "platform": f"Python {sys.version.split()[0]}",
+        "product": "amqpd",
+        "version": __version__,
     }
+    if config.server_product == "rabbitmq":
+        props["product"] = RABBITMQ_PRODUCT
+        props["version"] = RABBITMQ_VERSION
+        props["information"] = (f"amqpd {__version__}, compatible with RabbitMQ {RABBITMQ_VERSION}. "
+                                "Licensed under the Apache License 2.0")
+    return props
 
 
 class Connection(asyncio.Protocol):
@@ -232,7 +251,7 @@ class Connection(asyncio.Protocol):
         self._header = b""
         self.state = State.START_OK
         self.send_method(0, commands.Connection.Start(
-            version_major=0, version_minor=9, server_properties=server_properties(),
+            version_major=0, version_minor=9, server_properties=server_properties(self.config),
             mechanisms=" ".join(MECHANISMS), locales="en_US"))
         rest = buf[8:]
         if rest:
