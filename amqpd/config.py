@@ -58,6 +58,8 @@ class Config:
     cluster_name: str = ""
     # amqpd.server_properties.product: "amqpd" (honest) or "rabbitmq" (product RabbitMQ, version 3.10.8).
     server_product: str = "amqpd"
+    # vhosts whose publishes and deliveries are copied to amq.rabbitmq.trace (the firehose)
+    trace_vhosts: frozenset[str] = frozenset()
 
 
 class _Invalid(Exception):
@@ -121,6 +123,16 @@ def _product(raw: str) -> str:
     if raw.lower() not in _PRODUCTS:
         raise _Invalid("must be one of amqpd, rabbitmq")
     return raw.lower()
+
+
+def _vhost_list(raw: str) -> frozenset[str]:
+    # "none" or vhost names separated by commas ("/, staging")
+    if raw.strip().lower() == "none":
+        return frozenset()
+    names = [n.strip() for n in raw.split(",")]
+    if not all(names):
+        raise _Invalid("expected vhost names separated by commas, or none")
+    return frozenset(names)
 
 
 def _log_level(raw: str) -> str:
@@ -230,6 +242,7 @@ _SIMPLE_KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
     "vm_memory_high_watermark_paging_ratio": ("memory_paging_ratio", _paging_ratio),
     "cluster_name": ("cluster_name", _nonempty),
     "amqpd.server_properties.product": ("server_product", _product),
+    "amqpd.trace.vhosts": ("trace_vhosts", _vhost_list),
 }
 _OTHER_KEYS = (
     "listeners.tcp", "loopback_users", "log.console", "vm_memory_high_watermark.relative",

@@ -19,7 +19,9 @@ STANDARD_EXCHANGES = (
 )
 
 
-SYSTEM_EXCHANGES = frozenset(name for name, _ in STANDARD_EXCHANGES)
+# The firehose's exchange (channel/trace.py): topic, durable, internal, in every vhost, as RabbitMQ.
+TRACE_EXCHANGE = "amq.rabbitmq.trace"
+SYSTEM_EXCHANGES = frozenset([*(name for name, _ in STANDARD_EXCHANGES), TRACE_EXCHANGE])
 
 
 def default_exchange_refused() -> ChannelError:
@@ -54,6 +56,7 @@ class VHost:
         self._to: dict[int, dict[tuple, Binding]] = {}
         for name_, type_ in STANDARD_EXCHANGES:
             self.exchanges[name_] = exchange_class(type_)(name_, durable=True)
+        self.exchanges[TRACE_EXCHANGE] = exchange_class("topic")(TRACE_EXCHANGE, durable=True, internal=True)
 
     # -- lookups ----------------------------------------------------------------------------------
     def exchange(self, name: str) -> Exchange:

@@ -96,6 +96,11 @@ class Channel:
         self.tx = False
         self.tx_publishes: list[tuple[Publish, Message]] = []
         self.tx_acks: list[tuple[int, QEntry, Consumer | None, bool]] = []  # (tag, entry, consumer, requeue?)
+        # firehose (trace.py): set up only on channels of a traced vhost
+        self.tracer: Any = None
+        self.consumer_class: type[Consumer] = Consumer
+        if self.vhost.name in conn.config.trace_vhosts:
+            trace.install(self)
 
     # -- frame intake -----------------------------------------------------------------------------
     def handle_frame(self, ftype: int, payload: bytes) -> None:
@@ -274,6 +279,8 @@ class Channel:
             if "BCC" in (msg.headers or {}):
                 msg.drop_header("BCC")
         queues = route(self.vhost.exchanges, ex, keys, msg)
+        if self.tracer is not None:
+            self.tracer.tap_in(msg, queues)
         rejected = False
         for q in queues:
             if q.enqueue(msg) is None:
@@ -503,4 +510,4 @@ def _cc_keys(routing_key: str, headers: dict | None) -> list[str]:
 
 
 # Register the handlers (import for side effects, after Channel exists).
-from . import basic, exchange, queue, replyto, txconfirm  # noqa: E402,F401
+from . import basic, exchange, queue, replyto, trace, txconfirm  # noqa: E402,F401

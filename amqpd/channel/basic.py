@@ -8,7 +8,6 @@ from .. import args as qargs
 from ..errors import ChannelError, ConnectionError, ReplyCode
 from ..protocol.methods import content_frames, deliver_prefix, encode_method
 from . import Channel, generated_tag, handles, replyto
-from .consumer import Consumer
 
 
 @handles(commands.Basic.Qos)
@@ -41,7 +40,7 @@ def consume(ch: Channel, m: commands.Basic.Consume) -> None:
         raise ChannelError(ReplyCode.ACCESS_REFUSED,
                            f"queue '{q.name}' in vhost '{ch.vhost.name}' in exclusive use")
     priority = args.get("x-priority", 0) if isinstance(args.get("x-priority"), int) else 0
-    consumer = Consumer(tag, ch, q, m.no_ack, m.exclusive, ch.prefetch_default, args,
+    consumer = ch.consumer_class(tag, ch, q, m.no_ack, m.exclusive, ch.prefetch_default, args,
                         deliver_prefix(tag), int(priority))
     ch.consumers[tag] = consumer
     # consume-ok must reach the client before the first delivery.
@@ -74,6 +73,8 @@ def get(ch: Channel, m: commands.Basic.Get) -> None:
     get_ok = commands.Basic.GetOk(delivery_tag=tag, redelivered=entry.redelivered, exchange=msg.exchange,
                                   routing_key=msg.routing_key, message_count=q.message_count)
     ch.conn.write(content_frames(ch.id, encode_method(ch.id, get_ok), header, body, ch.conn.max_body))
+    if ch.tracer is not None:
+        ch.tracer.tap_out(msg, q.name, entry.redelivered)
     if m.no_ack:
         q.delivered(entry, True)
     else:

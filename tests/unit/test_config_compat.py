@@ -41,3 +41,12 @@ def test_server_product(tmp_path):
     assert "amqpd" in props["information"]
     with pytest.raises(ConfigError, match="one of amqpd, rabbitmq"):
         load(tmp_path, "amqpd.server_properties.product = qpid\n")
+
+
+def test_trace_vhosts(tmp_path):
+    assert load(tmp_path, "").trace_vhosts == frozenset()
+    assert load(tmp_path, "amqpd.trace.vhosts = none\n").trace_vhosts == frozenset()
+    assert load(tmp_path, "amqpd.trace.vhosts = /\n").trace_vhosts == {"/"}
+    assert load(tmp_path, "amqpd.trace.vhosts = /, staging\n").trace_vhosts == {"/", "staging"}
+    with pytest.raises(ConfigError, match="separated by commas"):
+        load(tmp_path, "amqpd.trace.vhosts = /,,x\n")
