@@ -58,6 +58,8 @@ class Config:
     cluster_name: str = ""
     # amqpd.server_properties.product: "amqpd" (honest) or "rabbitmq" (product RabbitMQ, version 3.10.8).
     server_product: str = "amqpd"
+    # ms an unacknowledged delivery may wait before its channel is closed (406), as RabbitMQ 3.10
+    consumer_timeout: int = 1800000
     # vhosts whose publishes and deliveries are copied to amq.rabbitmq.trace (the firehose)
     trace_vhosts: frozenset[str] = frozenset()
 
@@ -243,6 +245,7 @@ _SIMPLE_KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
     "cluster_name": ("cluster_name", _nonempty),
     "amqpd.server_properties.product": ("server_product", _product),
     "amqpd.trace.vhosts": ("trace_vhosts", _vhost_list),
+    "consumer_timeout": ("consumer_timeout", _int_in(1, 2**53)),
 }
 _OTHER_KEYS = (
     "listeners.tcp", "loopback_users", "log.console", "vm_memory_high_watermark.relative",

@@ -30,6 +30,7 @@ from ..protocol.methods import (
 from ..protocol.properties import F_DELIVERY_MODE, PropertyError, parse_header
 from ..queue import Queue
 from ..router import route
+from .acktimeout import AckTimer
 from .consumer import Consumer
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ class Channel:
         self.tx = False
         self.tx_publishes: list[tuple[Publish, Message]] = []
         self.tx_acks: list[tuple[int, QEntry, Consumer | None, bool]] = []  # (tag, entry, consumer, requeue?)
+        self.ack_timer = AckTimer(self, conn.config.consumer_timeout)  # consumer_timeout (acktimeout.py)
         # firehose (trace.py): set up only on channels of a traced vhost
         self.tracer: Any = None
         self.consumer_class: type[Consumer] = Consumer
@@ -381,6 +383,8 @@ class Channel:
         q = entry.queue
         if q.store is not None:
             q.delivering(entry)
+        if not self.unacked:
+            self.ack_timer.start(tag)
         self.unacked[tag] = (entry, consumer)
         self.unacked_count += 1
         q.unacked += 1
@@ -448,6 +452,8 @@ class Channel:
 
     def restore_unacked(self, taken: list[tuple[int, QEntry, Consumer | None]]) -> None:
         """tx.rollback: acks made inside the transaction are undone."""
+        if taken and not self.unacked:
+            self.ack_timer.start(max(t for t, _, _ in taken))
         for tag, entry, consumer in taken:
             self.unacked[tag] = (entry, consumer)
         self.unacked = OrderedDict(sorted(self.unacked.items()))
@@ -496,6 +502,7 @@ class Channel:
         self.requeue_all_unacked(consumer_gone=True)
         self._publish = self._header = None
         self._body_parts = []
+        self.ack_timer.stop()
         self.state = CLOSED
 
 

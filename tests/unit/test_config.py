@@ -568,7 +568,7 @@ def test_example_conf_mentions_every_accepted_key():
         "max_message_size", "handshake_timeout", "log.console.level", "log.console.formatter",
         "log.console.format", "log.console", "vm_memory_high_watermark.relative",
         "vm_memory_high_watermark.absolute", "amqpd.data_dir", "amqpd.queue.index_threshold",
-        "cluster_name", "amqpd.server_properties.product", "amqpd.trace.vhosts",
+        "cluster_name", "amqpd.server_properties.product", "amqpd.trace.vhosts", "consumer_timeout",
     ]:
         assert f"{key} = " in text, key
 

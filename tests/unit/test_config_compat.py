@@ -50,3 +50,10 @@ def test_trace_vhosts(tmp_path):
     assert load(tmp_path, "amqpd.trace.vhosts = /, staging\n").trace_vhosts == {"/", "staging"}
     with pytest.raises(ConfigError, match="separated by commas"):
         load(tmp_path, "amqpd.trace.vhosts = /,,x\n")
+
+
+def test_consumer_timeout(tmp_path):
+    assert load(tmp_path, "").consumer_timeout == 1800000
+    assert load(tmp_path, "consumer_timeout = 3600000\n").consumer_timeout == 3600000
+    with pytest.raises(ConfigError, match="between 1"):
+        load(tmp_path, "consumer_timeout = 0\n")
