@@ -17,7 +17,10 @@ def qos(ch: Channel, m: commands.Basic.Qos) -> None:
     if m.global_:
         ch.prefetch_global = m.prefetch_count
     else:
+        # RabbitMQ 3.10 (rabbit_channel): a per-consumer basic.qos also lifts the channel's global limit
+        # (rabbit_limiter:unlimit_prefetch); a global one set afterwards applies on top of it.
         ch.prefetch_default = m.prefetch_count
+        ch.prefetch_global = 0
     ch.send(commands.Basic.QosOk())
     for c in ch.consumers.values():
         c.queue.schedule_dispatch()

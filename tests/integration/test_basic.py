@@ -637,7 +637,9 @@ def _count_unacked_per_consumer(conn, ch, q, n_consumers, n_messages, settle_s=0
     ([(3, True)], {"c0": 2, "c1": 1}, 7),
     # each consumer at most 2, the channel at most 3
     ([(2, False), (3, True)], {"c0": 2, "c1": 1}, 7),
-], ids=["per_consumer", "global_is_per_channel", "global_and_per_consumer_combined"])
+    # RabbitMQ 3.10: a per-consumer basic.qos lifts the global limit set before it
+    ([(3, True), (2, False)], {"c0": 2, "c1": 2}, 6),
+], ids=["per_consumer", "global_is_per_channel", "global_and_per_consumer_combined", "per_consumer_lifts_global"])
 def test_qos_prefetch_limits(conn, queue, qos, counts, left):
     q = queue()
     ch = conn.channel()
