@@ -400,6 +400,9 @@ class Connection(asyncio.Protocol):
             # Confirms that are ready go out before close-ok; the rest are dropped with the channel,
             # whose number may be reused as soon as the client has the close-ok.
             ch.flush_confirms()
+            if ch.state != CH_OPEN:  # a failed tx.commit sync closed it just now: our close crosses theirs
+                ch._while_closing(method)
+                return
             ch.release()
             self.channels.pop(ch.id, None)
             self.send_method(ch.id, commands.Channel.CloseOk())
