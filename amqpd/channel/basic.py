@@ -39,6 +39,10 @@ def consume(ch: Channel, m: commands.Basic.Consume) -> None:
     q = ch.queue_for(m.queue)
     args = m.arguments or {}
     qargs.validate_consume_args(q.name, ch.vhost.name, "quorum" if q.quorum else "classic", args)
+    if q.quorum and ch.prefetch_global:
+        # rabbit_quorum_queue:consume refuses a channel whose global limiter is active
+        raise ConnectionError(ReplyCode.NOT_IMPLEMENTED,
+                              f"queue '{q.name}' in vhost '{ch.vhost.name}' does not support global qos")
     if q.exclusive_consumer is not None or (m.exclusive and (q.consumers or q.single_active)):
         raise ChannelError(ReplyCode.ACCESS_REFUSED,
                            f"queue '{q.name}' in vhost '{ch.vhost.name}' in exclusive use")

@@ -62,3 +62,25 @@ def test_global_and_per_consumer_prefetch(broker, steps, expected):
         assert got == expected
     finally:
         c.close()
+
+
+def test_quorum_queue_refuses_global_qos(broker, uniq):
+    q = uniq("qq-global")
+    c = RawClient(broker.host, broker.port).connect()
+    try:
+        c.open_channel(1)
+        c.open_channel(2)
+        c.declare_queue(2, q, durable=True, arguments={"x-queue-type": "quorum"})
+        c.rpc(1, C.Basic.Qos(prefetch_count=2, global_=True), C.Basic.QosOk)
+        c.send_method(1, C.Basic.Consume(queue=q, consumer_tag="c"))
+        m = c.wait_method(0, C.Connection.Close)
+        assert (m.reply_code, m.reply_text, m.class_id, m.method_id) == (
+            540, f"NOT_IMPLEMENTED - queue '{q}' in vhost '/' does not support global qos", 60, 20)
+    finally:
+        c.close()
+    c = RawClient(broker.host, broker.port).connect()
+    try:
+        c.open_channel(1)
+        c.delete_queue(1, q)
+    finally:
+        c.close()
