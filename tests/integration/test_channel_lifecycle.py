@@ -90,6 +90,56 @@ def test_no_confirm_after_channel_close_ok(broker, uniq):
         c.close()
 
 
+def test_no_confirm_after_server_channel_close(broker, uniq):
+    """Once the broker has sent channel.close, nothing but its close-ok answer follows on the channel."""
+    q = uniq("lc-confirm-err")
+    c = client(broker)
+    try:
+        c.open_channel(1)
+        c.open_channel(2)
+        c.declare_queue(2, q, durable=True)
+        c.rpc(1, C.Confirm.Select(), C.Confirm.SelectOk)
+        data = b"".join(publish_bytes(1, "", q, b"m%d" % i, delivery_mode=2) for i in range(300))
+        c.send_raw(data + publish_bytes(1, "no-such-exchange-lc", "k", b"x"))
+        frames, closed = drain(c, 2.0)
+        on1 = [m for ch, m in frames if ch == 1]
+        kinds = [type(m) for m in on1]
+        assert not closed and C.Channel.Close in kinds, on1
+        close = on1[kinds.index(C.Channel.Close)]
+        assert_close(close, 404, "NOT_FOUND - no exchange 'no-such-exchange-lc' in vhost '/'", 60, 40)
+        assert on1[kinds.index(C.Channel.Close) + 1:] == []
+        c.send_method(1, C.Channel.CloseOk())
+        frames, _ = drain(c, 0.5)
+        assert frames == []
+        c.delete_queue(2, q)
+    finally:
+        c.close()
+
+
+def test_nothing_after_connection_close_ok(broker, uniq):
+    q = uniq("lc-confirm-conn")
+    c = client(broker)
+    try:
+        c.open_channel(1)
+        c.declare_queue(1, q, durable=True)
+        c.rpc(1, C.Confirm.Select(), C.Confirm.SelectOk)
+        data = b"".join(publish_bytes(1, "", q, b"m%d" % i, delivery_mode=2) for i in range(300))
+        c.send_raw(data + pframe.marshal(C.Connection.Close(200, "bye", 0, 0), 0))
+        frames, _ = drain(c, 2.0)
+        kinds = [type(m) for _, m in frames]
+        assert C.Connection.CloseOk in kinds, frames
+        assert frames[kinds.index(C.Connection.CloseOk) + 1:] == []
+    finally:
+        c.sock.close()
+        c.sock = None
+    c = client(broker)
+    try:
+        c.open_channel(1)
+        c.delete_queue(1, q)
+    finally:
+        c.close()
+
+
 def test_unacked_requeued_and_no_delivery_after_close_ok(broker, uniq):
     q = uniq("lc-unacked")
     c = client(broker)
