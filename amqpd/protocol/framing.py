@@ -55,7 +55,8 @@ def frame_error(ftype: int, payload: bytes, reason: str, code: int = ReplyCode.F
 
 def unexpected_frame(ftype: int, payload: bytes) -> ConnectionError:
     """A frame of a type the receiver did not expect here (content on channel 0, heartbeat elsewhere)."""
-    return ConnectionError(ReplyCode.UNEXPECTED_FRAME, f"type {ftype}, all octets = {erl_binary(payload)}")
+    which = "all" if len(payload) <= 16 else "first 16"  # payload_snippet, as in frame_error
+    return ConnectionError(ReplyCode.UNEXPECTED_FRAME, f"type {ftype}, {which} octets = {erl_binary(payload[:16])}")
 
 
 class FrameBuffer:

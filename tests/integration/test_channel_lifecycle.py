@@ -276,6 +276,25 @@ def test_channel_open_before_connection_open(broker):
         c.close()
 
 
+def test_long_frame_before_connection_open_is_quoted_in_part(broker):
+    c = RawClient(broker.host, broker.port)
+    c.sock = socket.create_connection((broker.host, broker.port), timeout=5)
+    try:
+        c.send_raw(b"AMQP\x00\x00\x09\x01")
+        c.wait_method(0, C.Connection.Start)
+        c.send_method(0, C.Connection.StartOk(client_properties={}, mechanism="PLAIN",
+                                              response="\0guest\0guest", locale="en_US"))
+        tune = c.wait_method(0, C.Connection.Tune)
+        c.send_method(0, C.Connection.TuneOk(channel_max=tune.channel_max, frame_max=tune.frame_max,
+                                             heartbeat=0))
+        c.send_method(1, C.Queue.Declare(queue="a-rather-long-queue-name"))
+        m = c.wait_method(0, C.Connection.Close)
+        assert_close(m, 505, "UNEXPECTED_FRAME - type 1, first 16 octets = "
+                     "<<0,50,0,10,0,0,24,97,45,114,97,116,104,101,114,45>>", 0, 0)
+    finally:
+        c.close()
+
+
 def test_unsolicited_channel_close_ok(broker):
     c = client(broker)
     try:
