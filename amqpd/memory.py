@@ -89,9 +89,11 @@ class MemoryMonitor:
             paged = self.page_out()
             if paged:
                 self.broker.log.debug("paged out", messages=paged)
-            if self._trim is not None:
-                self._trim(0)
-                used = rss_bytes()
+        if (paging or self.broker.memory_alarm) and self._trim is not None:
+            # Freed memory stays mapped (glibc raises its mmap threshold after large frees, so later
+            # bodies come from the heap): without this the alarm could stay on with nothing left in use.
+            self._trim(0)
+            used = rss_bytes()
         alarm = used > self.limit
         if alarm != self.broker.memory_alarm:
             self.broker.log.warning("memory alarm " + ("set" if alarm else "cleared"), used=used, limit=self.limit)
