@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import os
 import resource
 from typing import Any
@@ -53,7 +52,8 @@ def _malloc_trim() -> Any:
     """glibc's malloc_trim: hands freed heap pages back to the OS, so RSS falls once content is paged
     out or consumed (without it the alarm could stay on with the memory free but still mapped)."""
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        # the process's own symbols include libc's (find_library would spawn ldconfig: slow at start-up)
+        return ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
         return None
 

@@ -96,13 +96,13 @@ async def serve(config: Config) -> int:
     # so young collections every 700 allocations (several per message batch) only cost time.
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+    monitor = MemoryMonitor(broker)
     try:
         await broker.start()
     except OSError as exc:
         log.error("cannot listen", error=str(exc))
         store.close()
         return 1
-    monitor = MemoryMonitor(broker)
     monitor.start(loop)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
