@@ -438,7 +438,7 @@ class Connection(asyncio.Protocol):
                                                       class_id=exc.class_id, method_id=exc.method_id))
         self.state = State.CLOSING
         self._flush()
-        self._read_close_ok()
+        self.gate.clear()  # whatever held its reads (credit, alarm, output) must not hold back its close-ok
         self._timers.append(self.loop.call_later(CLOSE_OK_TIMEOUT, self._close_ok_timeout))
 
     def close(self, reply_code: int, text: str) -> None:
@@ -455,15 +455,6 @@ class Connection(asyncio.Protocol):
         elif isinstance(method, commands.Connection.Close):
             self.send_method(0, commands.Connection.CloseOk())
             self._flush()
-
-    def _read_close_ok(self) -> None:
-        """Whatever held this connection's reads (credit, alarm, output) must not hold back its close-ok."""
-        gate = self.gate
-        gate.forget()
-        if gate.reasons:
-            gate.reasons = 0
-            if self.transport is not None and not self.transport.is_closing():
-                self.transport.resume_reading()
 
     def _close_ok_timeout(self) -> None:
         if self.state == State.CLOSING and self.transport is not None and not self.transport.is_closing():

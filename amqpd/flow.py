@@ -109,7 +109,7 @@ class ReadGate:
         now = time.monotonic()
         if now - self._logged_at >= LOG_INTERVAL:
             self._logged_at = now
-            self.conn.log.info("connection flow", state="flow", queue=queue.name, depth=len(queue.ready),
+            self.conn.log.info("connection flow", state=self.state, queue=queue.name, depth=len(queue.ready),
                                times=self.flow_count)
 
     def let_go(self) -> None:
@@ -117,6 +117,15 @@ class ReadGate:
         self.holds -= 1
         if not self.holds:
             self.resume(CREDIT)
+
+    def clear(self) -> None:
+        """The broker closed the connection: read it again whatever held it, so its close-ok arrives."""
+        self.forget()
+        if self.reasons:
+            self.reasons = 0
+            transport = self.conn.transport
+            if transport is not None and not transport.is_closing():
+                transport.resume_reading()
 
     def forget(self) -> None:
         """The connection is gone: no queue keeps it in its list of publishers."""
