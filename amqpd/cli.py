@@ -18,6 +18,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-dir", metavar="DIR", help="data directory")
     p.add_argument("--log-level", metavar="L", help="debug|info|warning|error|critical|none")
     p.add_argument("--log-format", metavar="F", help="plaintext|json")
+    p.add_argument("--management-port", type=int, metavar="N",
+                   help="HTTP API port (default 15672; 0 switches the API off)")
     return p.parse_args(argv)
 
 
@@ -25,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     ns = parse_args(argv)
     try:
         config = load_config(ns.config, overrides={"bind": ns.bind, "port": ns.port, "data_dir": ns.data_dir,
-                                                   "log_level": ns.log_level, "log_format": ns.log_format})
+                                                   "log_level": ns.log_level, "log_format": ns.log_format,
+                                                   "management_port": ns.management_port})
     except ConfigError as exc:
         print(f"amqpd: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Config", "ConfigError", "default_data_dir", "load_config"]
+__all__ = ["Config", "ConfigError", "SSLOptions", "default_data_dir", "load_config"]
 
 
 class ConfigError(Exception):
@@ -29,6 +29,23 @@ def default_data_dir(env: Mapping[str, str]) -> Path:
     if xdg:
         return Path(xdg) / "amqpd"
     return Path.cwd() / "amqpd-data"
+
+
+@dataclass(frozen=True, slots=True)
+class SSLOptions:
+    """RabbitMQ's ssl_options.* for the AMQP TLS listeners (paths absolute; see amqpd/tls.py)."""
+
+    cacertfile: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None  # None: the key is in certfile, as Erlang's ssl defaults it
+    password: str | None = None  # of an encrypted keyfile
+    verify: str = "verify_none"  # or verify_peer
+    fail_if_no_peer_cert: bool = False
+    versions: tuple[str, ...] = ()  # "tlsv1.3", "tlsv1.2", ...; empty: OpenSSL's defaults (1.2 and 1.3)
+    depth: int | None = None  # accepted and validated, not enforced (see docs/tls.md)
+    honor_cipher_order: bool = False
+    honor_ecc_order: bool = False
+    ciphers: tuple[str, ...] = ()  # OpenSSL names, in preference order; empty: OpenSSL's defaults
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +79,26 @@ class Config:
     consumer_timeout: int = 1800000
     # vhosts whose publishes and deliveries are copied to amq.rabbitmq.trace (the firehose)
     trace_vhosts: frozenset[str] = frozenset()
+    # AMQP over TLS (listeners.ssl.*, ssl_options.*; amqpd/config_tls.py parses them, amqpd/tls.py uses them)
+    ssl_listeners: tuple[tuple[str, int], ...] = ()
+    ssl_options: SSLOptions = SSLOptions()
+    ssl_handshake_timeout: int = 5000  # ms
+    # SASL mechanisms offered in connection.start, in this order (EXTERNAL only on TLS connections)
+    auth_mechanisms: tuple[str, ...] = ("PLAIN", "AMQPLAIN")
+    # how EXTERNAL derives the user name from the client certificate
+    ssl_cert_login_from: str = "distinguished_name"
+    ssl_cert_login_san_type: str = "dns"
+    ssl_cert_login_san_index: int = 0
+    # the default user's permissions in the default vhost (configure, write, read) and its tags
+    default_permissions: tuple[str, str, str] = (".*", ".*", ".*")
+    default_user_tags: tuple[str, ...] = ("administrator",)
+    # definitions (JSON file or directory of files) imported at boot
+    load_definitions: Path | None = None
+    # the management HTTP API (management/): management.tcp.ip/port; port 0 or
+    # amqpd.management.enabled = false switch it off
+    management_enabled: bool = True
+    management_ip: str = "127.0.0.1"
+    management_port: int = 15672
 
 
 class _Invalid(Exception):
@@ -246,6 +283,9 @@ _SIMPLE_KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
     "amqpd.server_properties.product": ("server_product", _product),
     "amqpd.trace.vhosts": ("trace_vhosts", _vhost_list),
     "consumer_timeout": ("consumer_timeout", _int_in(1, 2**53)),
+    "management.tcp.port": ("management_port", _int_in(0, 65535)),
+    "management.tcp.ip": ("management_ip", _host),
+    "amqpd.management.enabled": ("management_enabled", _bool),
 }
 _OTHER_KEYS = (
     "listeners.tcp", "loopback_users", "log.console", "vm_memory_high_watermark.relative",
@@ -284,10 +324,15 @@ class _FileState:
         # Named listeners, ordered by first appearance; redefining a name replaces it in place.
         self.listeners: dict[str, tuple[str, int]] = {}
         self.console_enabled = True
+        from .config_tls import ExtraKeys  # here, not at the top: config_tls imports this module
 
-    def apply(self, key: str, raw: str) -> None:
+        self.extra = ExtraKeys(path, values)
+
+    def apply(self, key: str, raw: str, where: str = "") -> None:
         v = self.values
-        if key in _SIMPLE_KEYS:
+        if self.extra.handles(key):
+            self.extra.apply(key, raw, where)
+        elif key in _SIMPLE_KEYS:
             name, parse = _SIMPLE_KEYS[key]
             v[name] = parse(raw)
         elif key == "listeners.tcp":
@@ -324,11 +369,14 @@ class _FileState:
         if not self.console_enabled:
             # A disabled console wins over any level, wherever it appears in the file.
             self.values["log_level"] = "none"
+        self.extra.finish()
 
 
 def _unknown_key_message(key: str) -> str:
+    from .config_tls import KNOWN_KEYS
+
     msg = f"unknown key {key!r}"
-    close = difflib.get_close_matches(key, _KNOWN_KEYS, n=1)
+    close = difflib.get_close_matches(key, (*_KNOWN_KEYS, *KNOWN_KEYS), n=1)
     return f"{msg} (did you mean {close[0]!r}?)" if close else msg
 
 
@@ -350,7 +398,7 @@ def _read_file(path: Path, values: dict[str, object]) -> None:
             raise ConfigError(f"{where}: malformed line, expected 'key = value': {stripped!r}")
         key, raw = parts
         try:
-            state.apply(key, raw)
+            state.apply(key, raw, where)
         except KeyError:
             raise ConfigError(f"{where}: {_unknown_key_message(key)}") from None
         except _Invalid as e:
@@ -359,6 +407,10 @@ def _read_file(path: Path, values: dict[str, object]) -> None:
 
 
 _ENV_VARS: dict[str, tuple[str, Callable[[str], object]]] = {
+    # RabbitMQ's names first: when both are set the AMQPD_ variable, applied later, wins.
+    "RABBITMQ_DEFAULT_USER": ("default_user", _nonempty),
+    "RABBITMQ_DEFAULT_PASS": ("default_pass", _nonempty),
+    "RABBITMQ_DEFAULT_VHOST": ("default_vhost", _nonempty),
     "AMQPD_BIND": ("bind", _host),
     "AMQPD_PORT": ("port", _port),
     "AMQPD_DATA_DIR": ("data_dir", _path),
@@ -366,6 +418,7 @@ _ENV_VARS: dict[str, tuple[str, Callable[[str], object]]] = {
     "AMQPD_LOG_FORMAT": ("log_format", _log_format),
     "AMQPD_DEFAULT_USER": ("default_user", _nonempty),
     "AMQPD_DEFAULT_PASS": ("default_pass", _nonempty),
+    "AMQPD_MANAGEMENT_PORT": ("management_port", _int_in(0, 65535)),
 }
 _FLAGS: dict[str, Callable[[str], object]] = {
     "bind": _host,
@@ -373,6 +426,7 @@ _FLAGS: dict[str, Callable[[str], object]] = {
     "data_dir": _path,
     "log_level": _log_level,
     "log_format": _log_format,
+    "management_port": _int_in(0, 65535),
 }
 
 

@@ -12,6 +12,7 @@ import ipaddress
 import socket
 import struct
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pamqp import commands
@@ -105,6 +106,7 @@ class Connection(asyncio.Protocol):
         self.client_properties: dict[str, Any] = {}
         self.user = ""
         self.vhost: Any = None
+        self.access: Any = None  # VhostAccess: this connection's permissions in its vhost, cached
         self.channel_max = self.config.channel_max
         self.frame_max = self.config.frame_max
         self.max_body = self.frame_max - 8
@@ -250,9 +252,11 @@ class Connection(asyncio.Protocol):
             return
         self._header = b""
         self.state = State.START_OK
+        from . import tls  # here rather than at the top: this file is being edited in parallel
+
         self.send_method(0, commands.Connection.Start(
             version_major=0, version_minor=9, server_properties=server_properties(self.config),
-            mechanisms=" ".join(MECHANISMS), locales="en_US"))
+            mechanisms=" ".join(tls.offered_mechanisms(self.config, self.transport)), locales="en_US"))
         rest = buf[8:]
         if rest:
             self.data_received(rest)
@@ -295,14 +299,28 @@ class Connection(asyncio.Protocol):
         self.client_properties = m.client_properties or {}
         caps = self.client_properties.get("capabilities")
         self.capabilities = caps if isinstance(caps, dict) else {}
-        if m.mechanism not in MECHANISMS:
-            raise ConnectionError(ReplyCode.COMMAND_INVALID, f"unknown authentication mechanism '{m.mechanism}'",
-                                  10, 11)
-        try:
-            username, password = parse_response(m.mechanism, m.response)
-        except SASLError as exc:
-            raise ConnectionError(ReplyCode.SYNTAX_ERROR, f"{m.mechanism} response invalid: {exc}", 10, 11) from exc
-        user = self.broker.users.authenticate(username, password)
+        from . import tls
+
+        if m.mechanism not in tls.offered_mechanisms(self.config, self.transport):
+            # rabbit_reader: a mechanism it has but does not offer here (not in auth_mechanisms, EXTERNAL
+            # without TLS) is "invalid", any other "unknown"
+            known = m.mechanism in MECHANISMS or m.mechanism == "EXTERNAL"
+            raise ConnectionError(ReplyCode.COMMAND_INVALID, f"{'invalid' if known else 'unknown'} "
+                                  f"authentication mechanism '{m.mechanism}'", 10, 11)
+        if m.mechanism == "EXTERNAL":
+            # The user named by the client certificate, without a password; the response is ignored.
+            username, refusal = tls.external_login(self.config, self.transport)
+            if username is None:
+                self._auth_failed(m.mechanism, "", refusal)
+                return
+            user = self.broker.ops.users.get(username)
+        else:
+            try:
+                username, password = parse_response(m.mechanism, m.response)
+            except SASLError as exc:
+                raise ConnectionError(ReplyCode.SYNTAX_ERROR, f"{m.mechanism} response invalid: {exc}",
+                                      10, 11) from exc
+            user = self.broker.ops.authenticate(username, password)
         if user is None:
             self._auth_failed(m.mechanism, username, "invalid credentials")
             return
@@ -336,16 +354,33 @@ class Connection(asyncio.Protocol):
             self._timers.append(self.loop.call_later(self.heartbeat / 2, self._heartbeat_tick))
 
     def _open(self, m: commands.Connection.Open) -> None:
-        vhost = self.broker.vhosts.get(m.virtual_host)
+        # rabbit_reader: vhost access first, then the vhost's and the user's connection limits
+        ops = self.broker.ops
+        name = m.virtual_host
+        vhost = ops.vhosts.get(name)
         if vhost is None:
-            raise ConnectionError(ReplyCode.NOT_ALLOWED, f"vhost {m.virtual_host} not found", 10, 40)
-        if m.virtual_host not in self._user.vhosts:
-            raise ConnectionError(ReplyCode.NOT_ALLOWED,
-                                  f"access to vhost '{m.virtual_host}' refused for user '{self.user}'", 10, 40)
+            raise ConnectionError(ReplyCode.NOT_ALLOWED, f"vhost {name} not found", 10, 40)
+        if not ops.access.has_access(self.user, name):
+            raise ConnectionError(ReplyCode.NOT_ALLOWED, f"access to vhost '{name}' refused for user '{self.user}'",
+                                  10, 40)
+        limit = vhost.limits.get("max-connections")
+        if limit is not None and limit >= 0 and self._count(lambda c: c.vhost is vhost) >= limit:
+            raise ConnectionError(ReplyCode.NOT_ALLOWED, f"access to vhost '{name}' refused for user "
+                                  f"'{self.user}': connection limit ({limit}) is reached", 10, 40)
+        limit = self._user.limit("max-connections")
+        if limit is not None and self._count(lambda c: c.vhost is not None and c.user == self.user) >= limit:
+            raise ConnectionError(ReplyCode.NOT_ALLOWED, f"connection refused for user '{self.user}': user "
+                                  f"connection limit ({limit}) is reached", 10, 40)
         self.vhost = vhost
+        self.access = ops.access.for_connection(self.user, name)
         self.log = self.log.bind(vhost=vhost.name, user=self.user)
         self.send_method(0, commands.Connection.OpenOk())
         self.log.info("connection opened", client=str(self.client_properties.get("product", "")))
+
+    def _count(self, match: Callable[[Connection], bool], channels: bool = False) -> int:
+        """Other live connections that match, or (channels=True) their channels."""
+        return sum(len(c.channels) if channels else 1 for c in self.broker.connections
+                   if c is not self and c.state != State.CLOSED and match(c))
 
     def _handshake_timeout(self) -> None:
         if self.state < State.RUNNING:
@@ -386,6 +421,11 @@ class Connection(asyncio.Protocol):
             raise ConnectionError(ReplyCode.NOT_ALLOWED,
                                   f"number of channels opened ({len(self.channels)}) has reached the negotiated "
                                   f"channel_max ({self.channel_max})")
+        limit = self._user.limit("max-channels")
+        if limit is not None and len(self.channels) + self._count(
+                lambda c: c.user == self.user, channels=True) >= limit:
+            raise ConnectionError(ReplyCode.NOT_ALLOWED, f"number of channels opened for user '{self.user}' has "
+                                  f"reached the maximum allowed user limit of ({limit})", 20, 10)
         self.channels[chan] = Channel(self, chan)
         self.write(struct.pack(">BHI", FRAME_METHOD, chan, 8) + CHANNEL_OPEN_OK)
 

@@ -83,7 +83,7 @@ class MemoryMonitor:
             self.paging = paging
             self.broker.log.info("paging " + ("started" if paging else "stopped"), used=used,
                                  paging_limit=self.paging_limit)
-            for vhost in self.broker.vhosts.values():
+            for vhost in self.broker.ops.vhosts.values():
                 vhost.paging = paging
         if paging:
             paged = self.page_out()
@@ -102,7 +102,7 @@ class MemoryMonitor:
 
     def page_out(self) -> int:
         """Longest queues first, a bounded number of messages per check so the loop never stalls."""
-        queues = [q for v in self.broker.vhosts.values() for q in v.queues.values() if len(q.ready) > PAGE_KEEP]
+        queues = [q for v in self.broker.ops.vhosts.values() for q in v.queues.values() if len(q.ready) > PAGE_KEEP]
         queues.sort(key=lambda q: len(q.ready), reverse=True)
         budget = PAGE_BUDGET
         for q in queues:

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from . import deadletter, flow
 from .message import Message, PagedMessage, QEntry
+from .policy import QueueSettings, queue_settings
 from .ready import FifoReady, PriorityReady, ReturnsFirstReady
 
 # Deliveries per dispatch pass before yielding to the loop, so a no-ack consumer cannot make one pass
@@ -89,16 +90,7 @@ class Queue:
         # -- arguments, read once (args.py validated them) --
         self.quorum = args.get("x-queue-type") == "quorum"
         self.max_priority = None if self.quorum else _int_arg(args, "x-max-priority")
-        self.ttl = _int_arg(args, "x-message-ttl")
-        self.expires = _int_arg(args, "x-expires")
-        dlx = args.get("x-dead-letter-exchange")
-        self.dlx: str | None = dlx if isinstance(dlx, str) else None
-        rk = args.get("x-dead-letter-routing-key")
-        self.dlx_rk: str | None = rk if isinstance(rk, str) else None
-        self.max_length = _int_arg(args, "x-max-length")
-        self.max_bytes = _int_arg(args, "x-max-length-bytes")
-        self.overflow = args.get("x-overflow", "drop-head")
-        self.delivery_limit = _int_arg(args, "x-delivery-limit") if self.quorum else None
+        self._use(queue_settings(args, None, None))
         self.single_active = args.get("x-single-active-consumer") is True
         if self.quorum:
             self.ready: Any = ReturnsFirstReady()
@@ -106,21 +98,67 @@ class Queue:
             self.ready = PriorityReady(self.max_priority)
         else:
             self.ready = FifoReady()
-        self._limited = self.max_length is not None or self.max_bytes is not None
-        self._rejects = self._limited and self.overflow != "drop-head"
-        self._drops_head = self._limited and self.overflow == "drop-head"
         self._expiring = self.ttl is not None  # also switched on by the first message with an expiration
         self._ttl_timer: asyncio.TimerHandle | None = None
         self._ttl_timer_at = 0.0
         self._expiry_timer: asyncio.TimerHandle | None = None
         self._holder: Consumer | None = None  # exclusive consumer or single active consumer
         self._groups: list[tuple[int, deque[Consumer]]] | None = None  # consumers by priority, highest first
-        if self._limited or self._expiring or self.max_priority is not None:
-            self.enqueue = self._enqueue_featured  # type: ignore[method-assign]
+        self._bind_enqueue()
         self.touch()
 
     def __repr__(self) -> str:
         return f"<Queue {self.name!r}>"
+
+    # -- settings: arguments + policies (amqpd/policy.py) --------------------------------------------------
+    def _use(self, settings: QueueSettings) -> None:
+        self.settings = settings
+        self.ttl = settings.message_ttl
+        self.expires = settings.expires
+        self.dlx: str | None = settings.dead_letter_exchange
+        self.dlx_rk: str | None = settings.dead_letter_routing_key
+        self.max_length = settings.max_length
+        self.max_bytes = settings.max_length_bytes
+        self.overflow = settings.overflow
+        self.delivery_limit = settings.delivery_limit if self.quorum else None
+        self._limited = self.max_length is not None or self.max_bytes is not None
+        self._rejects = self._limited and self.overflow != "drop-head"
+        self._drops_head = self._limited and self.overflow == "drop-head"
+
+    def _bind_enqueue(self) -> None:
+        """The plain enqueue unless TTL, length limits or priorities need the featured one."""
+        if self._limited or self._expiring or self.max_priority is not None:
+            self.enqueue = self._enqueue_featured  # type: ignore[method-assign]
+        else:
+            self.__dict__.pop("enqueue", None)
+
+    def apply_settings(self, settings: QueueSettings) -> None:
+        """Switch to new effective settings at once, as rabbit_amqqueue_process:process_args_policy/1 does
+        on policy_changed: the x-expires countdown restarts with the new value (init_exp); the message TTL
+        applies to messages enqueued from now on (deadlines are stamped at enqueue and not re-stamped;
+        init_ttl only restarts the timer); the length limits drop heads at once (dead-lettered, reason
+        maxlen) when the old or the new overflow is drop-head (init_max_length runs before
+        init_overflow); the dead-letter settings apply to the next death; expired heads are dropped last
+        (drop_expired_msgs)."""
+        was_drop_head = self.overflow == "drop-head"
+        self._use(settings)
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
+            self._expiry_timer = None
+        self.touch()
+        if self._ttl_timer is not None:
+            self._ttl_timer.cancel()
+            self._ttl_timer = None
+        if self.ttl is not None:
+            self._expiring = True
+        if self._limited and (was_drop_head or self._drops_head) and not self.deleted:
+            self._drop_over_limit()
+        if self._expiring and not self.deleted:
+            self._drop_expired(time.time())
+        self._bind_enqueue()
+        if self.throttling:
+            flow.check(self)
+        self.schedule_dispatch()
 
     # -- publishing -------------------------------------------------------------------------------
     def enqueue(self, msg: Message) -> QEntry | None:

@@ -19,13 +19,13 @@ def route(exchanges: dict[str, Exchange], exchange: Exchange, routing_keys: list
     if routing_keys.__class__ is str:
         # The common case: one key and an exchange whose bindings all lead straight to queues, each
         # once. Its answer is the answer (an exchange's own collection: callers only iterate it).
-        if not exchange.to_exchanges and not exchange.arguments and exchange.routes_unique:
+        if not exchange.to_exchanges and exchange.alternate is None and exchange.routes_unique:
             return exchange.route(routing_keys, get_headers)
         keys: Any = (routing_keys,)
     else:
         keys = routing_keys
     # Fast path: one key, a plain exchange whose bindings all lead straight to queues.
-    if len(keys) == 1 and not exchange.arguments:
+    if len(keys) == 1 and exchange.alternate is None:
         dests = exchange.route(keys[0], get_headers)
         if not dests:
             return []
@@ -49,8 +49,8 @@ def route(exchanges: dict[str, Exchange], exchange: Exchange, routing_keys: list
                 else:
                     queues.setdefault(id(d), d)
         if not matched:
-            ae_name = ex.arguments.get("alternate-exchange")
-            if isinstance(ae_name, str):
+            ae_name = ex.alternate
+            if ae_name is not None:
                 ae = exchanges.get(ae_name)
                 if ae is not None and id(ae) not in seen:
                     seen.add(id(ae))

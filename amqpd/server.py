@@ -1,4 +1,4 @@
-"""The broker process: vhosts, users, listeners, graceful shutdown."""
+"""The broker process: the operations layer (vhosts, users, ...), listeners, graceful shutdown."""
 
 from __future__ import annotations
 
@@ -9,16 +9,14 @@ import time
 from typing import Any
 
 from . import flow
-from .auth import UserDB
 from .config import Config
 from .connection import Connection
 from .errors import ReplyCode
 from .log import get_logger
 from .memory import MemoryMonitor
+from .ops import Operations, OpError
 from .store import Store
-from .store.recovery import recover
 from .store.rocks import RocksStore, StoreError
-from .vhost import VHost
 
 
 class Broker:
@@ -26,12 +24,13 @@ class Broker:
         self.config = config
         self.log = get_logger()
         self.store = store
-        self.users = UserDB()
-        self.users.add(config.default_user, config.default_pass, ["administrator"], {config.default_vhost})
-        self.vhosts: dict[str, VHost] = {config.default_vhost: VHost(config.default_vhost, self.store)}
         self.connections: set[Connection] = set()
+        # vhosts, users, permissions, policies...: every change goes through the operations layer
+        self.ops = Operations(config, store, self.connections)
         self.servers: list[asyncio.base_events.Server] = []
         self.memory_alarm = False
+        self.management: Any = None  # the HTTP API server (management/), when enabled
+
 
     def set_memory_alarm(self, on: bool) -> None:
         self.memory_alarm = on
@@ -46,6 +45,21 @@ class Broker:
             for sock in server.sockets:
                 self.log.info("listening", address=f"{sock.getsockname()[0]}:{sock.getsockname()[1]}",
                               protocol="amqp")
+        if self.config.ssl_listeners:
+            from . import tls
+
+            try:
+                context = tls.build_context(self.config.ssl_options)
+            except tls.TLSConfigError as exc:  # validated at load; only a file changed since can get here
+                raise OSError(f"{exc.key}: {exc}") from exc
+            timeout = self.config.ssl_handshake_timeout / 1000
+            for host, port in self.config.ssl_listeners:
+                listener = await tls.start_listener(host, port, lambda: Connection(self), context, self.log,
+                                                    timeout)
+                self.servers.append(listener)  # type: ignore[arg-type]  # an asyncio.Server look-alike
+                for sock in listener.sockets:
+                    self.log.info("listening", address=f"{sock.getsockname()[0]}:{sock.getsockname()[1]}",
+                                  protocol="amqp/ssl")
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
@@ -73,6 +87,25 @@ class Broker:
         self.log.info("stopped", seconds=round(time.monotonic() - started, 3))
 
 
+async def start_management(broker: Broker, log: Any) -> Any:
+    """The HTTP API on management.tcp.ip:port; None when switched off, False when it cannot listen."""
+    cfg = broker.config
+    if not cfg.management_enabled or not cfg.management_port:
+        return None
+    from .management import ManagementServer
+
+    server = ManagementServer(broker, cfg.management_ip, cfg.management_port)
+    try:
+        await server.start()
+    except OSError as exc:
+        log.error("cannot listen", error=str(exc), protocol="http")
+        return False
+    for host, port in server.addresses:
+        log.info("listening", address=f"{host}:{port}", protocol="https" if server.ssl_context else "http")
+    broker.management = server
+    return server
+
+
 def open_store(config: Config, log: Any) -> RocksStore:
     store = RocksStore(config.data_dir, log)
     store.page_threshold = config.queue_index_threshold
@@ -89,7 +122,13 @@ async def serve(config: Config) -> int:
         return 1
     store.attach(loop)
     broker = Broker(config, store)
-    stats = recover(broker, store, config.queue_index_threshold)
+    try:
+        stats = broker.ops.boot()
+    except (OpError, ValueError) as exc:
+        # a bad definitions file (load_definitions) or an unreadable record: nothing was half-applied
+        log.error("cannot start", error=getattr(exc, "reason", str(exc)))
+        store.close()
+        return 1
     log.info("recovered", **stats)
     # What exists now (modules, recovered queues and messages) lives as long as the broker: keep the
     # cyclic GC from rescanning it, and let it run less often. Per-message objects do not form cycles,
@@ -97,10 +136,17 @@ async def serve(config: Config) -> int:
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     monitor = MemoryMonitor(broker)
+    # The HTTP API first: once the AMQP port answers, everything does.
+    management = await start_management(broker, log)
+    if management is False:
+        store.close()
+        return 1
     try:
         await broker.start()
     except OSError as exc:
         log.error("cannot listen", error=str(exc))
+        if management is not None:
+            await management.stop()
         store.close()
         return 1
     monitor.start(loop)
@@ -112,6 +158,8 @@ async def serve(config: Config) -> int:
     await stop.wait()
     broker.log.info("shutting down")
     monitor.stop()
+    if management is not None:
+        await management.stop()
     await broker.shutdown()
     store.close()
     return 0

@@ -39,9 +39,17 @@ def server_named_queue() -> str:
 
 
 class VHost:
-    def __init__(self, name: str, store: Any) -> None:
+    def __init__(self, name: str, store: Any, description: str = "", tags: list[str] | None = None,
+                 default_queue_type: str | None = None) -> None:
         self.name = name
         self.store = store
+        # metadata, limits and policies: set and persisted by ops/ (the operations layer)
+        self.description = description
+        self.tags: list[str] = list(tags or [])
+        self.default_queue_type = default_queue_type
+        self.limits: dict[str, int] = {}
+        self.policies: dict[str, Any] = {}
+        self.operator_policies: dict[str, Any] = {}
         # Durable queues keep at most this many ready messages' content in memory (0 = no limit).
         self.page_threshold = getattr(store, "page_threshold", 0)
         # Memory is above the paging ratio: long queues keep only their heads' content in memory.
@@ -83,11 +91,16 @@ class VHost:
 
     # -- exchanges --------------------------------------------------------------------------------
     def declare_exchange(self, name: str, type_: str, passive: bool, durable: bool, auto_delete: bool,
-                         internal: bool, arguments: dict[str, Any]) -> Exchange:
+                         internal: bool, arguments: dict[str, Any],
+                         authorize: Any = None, authorize_new: Any = None) -> Exchange:
+        """authorize(name): the configure check, where RabbitMQ makes it; authorize_new(name): the
+        checks for a new exchange only (its alternate exchange)."""
         if name == "":
             raise default_exchange_refused()
         if passive:
             return self.exchange(name)
+        if authorize is not None:
+            authorize(name)
         if name.startswith("amq.") and name not in self.exchanges:
             # Redeclaring a standard exchange with its own settings is allowed, as in RabbitMQ.
             raise ChannelError(ReplyCode.ACCESS_REFUSED, f"exchange name '{name}' contains reserved prefix 'amq.*'")
@@ -103,6 +116,8 @@ class VHost:
             qargs.assert_flag_equivalent(*rn, "internal", existing.internal, internal)
             qargs.assert_args_equivalent(*rn, existing.arguments, arguments, ("alternate-exchange",))
             return existing
+        if authorize_new is not None:
+            authorize_new(name)
         qargs.validate_exchange_args(name, self.name, arguments)
         ex = cls(name, durable=durable, auto_delete=auto_delete, internal=internal, arguments=arguments)
         self.exchanges[name] = ex
@@ -191,16 +206,11 @@ class VHost:
     # -- queues -----------------------------------------------------------------------------------
     def declare_queue(self, name: str, conn: Any, passive: bool, durable: bool, exclusive: bool,
                       auto_delete: bool, arguments: dict[str, Any]) -> Queue:
+        """``name`` has been through ops (server-named, reserved prefix, permissions, limits)."""
         if passive:
             if not name:
                 raise ChannelError(ReplyCode.NOT_FOUND, f"no queue '' in vhost '{self.name}'")
             return self.queue(name, conn)
-        if not name:
-            qargs.check_server_named(arguments)
-            name = server_named_queue()
-        elif name.startswith("amq."):
-            raise ChannelError(ReplyCode.ACCESS_REFUSED,
-                               f"queue name '{name}' contains reserved prefix 'amq.*'")
         existing = self.queues.get(name)
         if existing is not None:
             # RabbitMQ's check_exclusive_access: another connection's exclusive queue, or a redeclare

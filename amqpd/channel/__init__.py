@@ -64,6 +64,8 @@ class Channel:
         self.conn = conn
         self.id = channel_id
         self.vhost = conn.vhost
+        self.access = conn.access  # permissions (auth/permissions.py), checked where RabbitMQ checks them
+        self.ops = conn.broker.ops
         self.log = conn.log.bind(channel=channel_id)
         self.state = OPEN
         # content assembly
@@ -241,12 +243,18 @@ class Channel:
 
     # -- publish ----------------------------------------------------------------------------------
     def publish(self, pub: Publish, msg: Message) -> None:
+        # rabbit_channel's order: write permission, existence, internal, topic permission
+        access = self.access
+        if pub.exchange not in access.writable:
+            access.check_publish(pub.exchange)
         ex = self.vhost.exchanges.get(pub.exchange)
         if ex is None:
             raise ChannelError(ReplyCode.NOT_FOUND, f"no exchange '{pub.exchange}' in vhost '{self.vhost.name}'")
         if ex.internal:
             raise ChannelError(ReplyCode.ACCESS_REFUSED,
                                f"cannot publish to internal exchange '{pub.exchange}' in vhost '{self.vhost.name}'")
+        if access.has_topic and ex.type_name == "topic":
+            access.check_topic("write", pub.exchange, pub.routing_key)
         user_id = msg.props.user_id
         if user_id is not None and user_id != self.conn.user:
             raise ChannelError(ReplyCode.PRECONDITION_FAILED,
@@ -485,8 +493,9 @@ class Channel:
             raise ChannelError(ReplyCode.NOT_FOUND, "no previously declared queue")
         return self.last_queue
 
-    def queue_for(self, name: str) -> Queue:
-        return self.vhost.queue(self.resolve_queue_name(name), self.conn)
+    def queue_for(self, name: str, perm: str = "read") -> Queue:
+        """The queue a consume, get or purge names, once the read permission is checked."""
+        return self.ops.lookup_queue(self.vhost, self.resolve_queue_name(name), perm, self.conn, self.access)
 
     # -- closing ----------------------------------------------------------------------------------
     def release(self) -> None:

@@ -1,17 +1,18 @@
-"""queue.* methods."""
+"""queue.* methods: translated into operations-layer calls (ops/topology.py), which check permissions
+and limits where RabbitMQ does."""
 
 from __future__ import annotations
 
 from pamqp import commands
 
-from ..vhost import default_exchange_refused
 from . import Channel, handles
 
 
 @handles(commands.Queue.Declare)
 def declare(ch: Channel, m: commands.Queue.Declare) -> None:
-    q = ch.vhost.declare_queue(m.queue, ch.conn, m.passive, m.durable, m.exclusive, m.auto_delete,
-                               m.arguments or {})
+    q = ch.ops.declare_queue(ch.vhost, m.queue, durable=m.durable, exclusive=m.exclusive,
+                             auto_delete=m.auto_delete, arguments=m.arguments or {}, passive=m.passive,
+                             conn=ch.conn, access=ch.access)
     ch.last_queue = q.name
     if not m.nowait:
         q.touch()  # like RabbitMQ's queue stat, a declare that gets an answer counts as a use (x-expires)
@@ -19,31 +20,26 @@ def declare(ch: Channel, m: commands.Queue.Declare) -> None:
                                          consumer_count=len(q.consumers)))
 
 
+def _binding(ch: Channel, m: commands.Queue.Bind | commands.Queue.Unbind) -> tuple[str, str]:
+    name = ch.resolve_queue_name(m.queue)
+    rk = m.routing_key
+    if not m.queue and not rk and isinstance(m, commands.Queue.Bind):
+        rk = name  # AMQP 0-9-1: empty queue and key means the last queue's name is the key
+    return name, rk
+
+
 @handles(commands.Queue.Bind)
 def bind(ch: Channel, m: commands.Queue.Bind) -> None:
-    vh = ch.vhost
-    source = vh.exchange(m.exchange)
-    q = ch.queue_for(m.queue)
-    rk = m.routing_key
-    if not m.queue and not rk:
-        rk = q.name  # AMQP 0-9-1: empty queue and key means the last queue's name is the key
-    vh.bind(source, q, rk, m.arguments or {})
+    name, rk = _binding(ch, m)
+    ch.ops.bind(ch.vhost, m.exchange, "queue", name, rk, m.arguments or {}, conn=ch.conn, access=ch.access)
     if not m.nowait:
         ch.send(commands.Queue.BindOk())
 
 
 @handles(commands.Queue.Unbind)
 def unbind(ch: Channel, m: commands.Queue.Unbind) -> None:
-    vh = ch.vhost
-    if m.exchange == "":
-        raise default_exchange_refused()
-    # RabbitMQ 3.10 answers unbind-ok when the queue, the exchange or the binding does not exist; only
-    # removing a binding that exists is subject to the exclusive-queue lock.
-    q = vh.queues.get(ch.resolve_queue_name(m.queue))
-    source = vh.exchanges.get(m.exchange)
-    if q is not None and source is not None and vh.has_binding(source, q, m.routing_key, m.arguments or {}):
-        vh.queue(q.name, ch.conn)
-        vh.unbind(source, q, m.routing_key, m.arguments or {})
+    name, rk = _binding(ch, m)
+    ch.ops.unbind(ch.vhost, m.exchange, "queue", name, rk, m.arguments or {}, conn=ch.conn, access=ch.access)
     ch.send(commands.Queue.UnbindOk())
 
 
@@ -56,11 +52,7 @@ def purge(ch: Channel, m: commands.Queue.Purge) -> None:
 
 @handles(commands.Queue.Delete)
 def delete(ch: Channel, m: commands.Queue.Delete) -> None:
-    name = ch.resolve_queue_name(m.queue)
-    q = ch.vhost.queues.get(name)
-    count = 0
-    if q is not None:
-        q = ch.vhost.queue(name, ch.conn)  # exclusivity check
-        count = ch.vhost.delete_queue(q, m.if_unused, m.if_empty)
+    count = ch.ops.delete_queue(ch.vhost, ch.resolve_queue_name(m.queue), if_unused=m.if_unused,
+                                if_empty=m.if_empty, conn=ch.conn, access=ch.access)
     if not m.nowait:
         ch.send(commands.Queue.DeleteOk(message_count=count))

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from ..policy import Policy, exchange_alternate
+
 # A destination is a Queue or an Exchange; both have `.name` and `.is_exchange`.
 Destination = Any
 HeadersGetter = Callable[[], "dict[str, Any] | None"]
@@ -70,6 +72,10 @@ class Exchange(abc.ABC):
         self.auto_delete = auto_delete
         self.internal = internal
         self.arguments: dict[str, Any] = dict(arguments or {})
+        # the alternate exchange in effect: the argument, else the policy's (amqpd/policy.py)
+        self.alternate: str | None = exchange_alternate(self.arguments, None)
+        self.policy: str | None = None  # the name of the policy that applies, for the management API
+        self.operator_policy: str | None = None
         # Bindings from this exchange, keyed by Binding.key; insertion ordered.
         self.bindings: dict[tuple, Binding] = {}
         self.to_exchanges = 0  # how many of them lead to another exchange (the router must walk on)
@@ -106,6 +112,12 @@ class Exchange(abc.ABC):
 
     def has_bindings(self) -> bool:
         return bool(self.bindings)
+
+    def apply_policy(self, policy: Policy | None, operator_policy: Policy | None = None) -> None:
+        """The policy (and operator policy) that now apply (rabbit_policy:update_exchange); None: none."""
+        self.policy = policy.name if policy is not None else None
+        self.operator_policy = operator_policy.name if operator_policy is not None else None
+        self.alternate = exchange_alternate(self.arguments, policy)
 
     # -- type specific ------------------------------------------------------------------------------
     @abc.abstractmethod

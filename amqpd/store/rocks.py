@@ -19,7 +19,10 @@ from rocksdict import AccessType, Options, Rdict, WriteBatch, WriteOptions
 from . import keys
 from .records import decode_message, encode_message, encode_record, encode_table
 
-COLUMN_FAMILIES = ("meta", "vhosts", "users", "exchanges", "queues", "bindings", "messages", "index")
+COLUMN_FAMILIES = ("meta", "vhosts", "users", "exchanges", "queues", "bindings", "messages", "index", "access",
+                   "parameters")
+# Every store has had these since format 1; a store without one of them is damaged, not old.
+FIRST_FAMILIES = COLUMN_FAMILIES[:8]
 META_FORMAT = b"format"
 META_NEXT_ID = b"next_id"
 FORMAT_FILE = "FORMAT"
@@ -121,8 +124,17 @@ class RocksStore:
     def _verify_read_only(self, cf_opts: dict[str, Options]) -> None:
         """Open read-only first: a corrupt store is detected before anything writes to its files."""
         try:
-            db = Rdict(str(self.path), Options(raw_mode=True), column_families=cf_opts,
+            # Column families added by later versions (access, parameters) are created by the
+            # read-write open; a read-only open must not name them.
+            existing = set(Rdict.list_cf(str(self.path), Options(raw_mode=True)))
+            missing = [cf for cf in FIRST_FAMILIES if cf not in existing]
+            if missing:
+                raise StoreError(f"the store in {self.path} is corrupt: column families {missing} are gone")
+            db = Rdict(str(self.path), Options(raw_mode=True),
+                       column_families={k: v for k, v in cf_opts.items() if k in existing},
                        access_type=AccessType.read_only())
+        except StoreError:
+            raise
         except Exception as exc:
             text = str(exc)
             if "lock" in text.lower():
@@ -289,16 +301,23 @@ class RocksStore:
     def _write_now(self, batch: WriteBatch) -> None:
         self.db.write(batch, self._sync)
 
-    def add_vhost(self, name: str) -> None:
+    # -- records of the operations layer: ids and bytes, meaning belongs to ops/ --------------------
+    def new_record_id(self) -> int:
         b = WriteBatch(raw_mode=True)
-        b.put(keys.id_key(self._new_id(b)), encode_record("vhost", name=name), self.cf["vhosts"])
+        rid = self._new_id(b)
+        self._write_now(b)
+        return rid
+
+    def put_record(self, cf: str, record_id: int, value: bytes) -> None:
+        b = WriteBatch(raw_mode=True)
+        b.put(keys.id_key(record_id), value, self.cf[cf])
         self._write_now(b)
 
-    def add_user(self, name: str, password_hash: str, tags: list[str], vhosts: list[str]) -> None:
-        b = WriteBatch(raw_mode=True)
-        b.put(keys.id_key(self._new_id(b)), encode_record("user", name=name, password_hash=password_hash,
-                                                          tags=tags, vhosts=vhosts), self.cf["users"])
-        self._write_now(b)
+    def delete_record(self, cf: str, record_id: int) -> None:
+        self._delete_one(cf, record_id)
+
+    def records(self, cf: str) -> list[tuple[int, bytes]]:
+        return [(keys.key_id(k), v) for k, v in self.tables[cf].items()]
 
     def add_queue(self, queue: Any) -> None:
         b = WriteBatch(raw_mode=True)

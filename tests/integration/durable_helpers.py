@@ -27,7 +27,8 @@ from pamqp import commands
 from pamqp import frame as pframe
 from rawclient import FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_METHOD, RawClient, encode_properties
 
-COLUMN_FAMILIES = ["meta", "vhosts", "users", "exchanges", "queues", "bindings", "messages", "index"]
+COLUMN_FAMILIES = ["meta", "vhosts", "users", "exchanges", "queues", "bindings", "messages", "index", "access",
+                   "parameters"]
 SHUTDOWN_TEXT = "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"
 PERSISTENT = pika.BasicProperties(delivery_mode=2)
 TRANSIENT = pika.BasicProperties(delivery_mode=1)
@@ -80,7 +81,9 @@ def json_lines(text: str) -> list[dict]:
 
 
 def amqpd_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "amqpd", *args]
+    # no HTTP API unless asked: these brokers must not compete for port 15672
+    extra = [] if "--management-port" in args else ["--management-port", "0"]
+    return [sys.executable, "-m", "amqpd", *args, *extra]
 
 
 def run_amqpd(args: list[str], timeout: float = 20, env: dict | None = None,

@@ -1,4 +1,5 @@
-"""Boot-time recovery: rebuild vhosts, users, exchanges, queues, bindings and queue contents.
+"""Boot-time recovery: rebuild vhosts, users, permissions, policies, exchanges, queues, bindings and queue
+contents from the store's records.
 
 Queues come back in index order (the index key is queue id + sequence, so one forward scan yields every
 queue's messages in order). Messages that had been delivered come back redelivered=true. Beyond the
@@ -14,38 +15,73 @@ from typing import Any
 
 from rocksdict import WriteBatch
 
-from ..auth import User
+from ..auth.passwords import DEFAULT_ALGORITHM
+from ..auth.permissions import Permission, TopicPermission
+from ..auth.users import User
 from ..exchanges import exchange_class
 from ..message import Message, PagedMessage, QEntry
+from ..policy import make_policy
 from ..protocol.properties import parse_header
 from ..queue import Queue
+from ..store import keys
+from ..store.records import decode_message, decode_record, decode_table
 from ..vhost import VHost
-from . import keys
-from .records import decode_message, decode_record, decode_table
 
 
-def recover(broker: Any, store: Any, threshold: int) -> dict[str, Any]:
+def recover_state(ops: Any) -> bool:
+    """Vhosts, users, permissions, limits, policies and parameters; False on a first boot (no vhost)."""
+    rec = ops.records
+    vhost_docs = rec.load("vhosts")
+    if not vhost_docs:
+        return False
+    for doc in vhost_docs:
+        ops.vhosts[doc["name"]] = VHost(doc["name"], ops.store, doc.get("description", ""), doc.get("tags"),
+                                        doc.get("default_queue_type"))
+    access_docs = rec.load("access")
+    for doc in rec.load("users"):
+        ops.users[doc["name"]] = User(doc["name"], doc["password_hash"],
+                                      doc.get("hashing_algorithm", DEFAULT_ALGORITHM), list(doc.get("tags", [])),
+                                      dict(doc.get("limits", {})))
+        if not access_docs:
+            # Store format 1 kept "vhosts with full permissions" on the user record.
+            for vh in doc.get("vhosts", []):
+                if vh in ops.vhosts:
+                    ops.set_permissions(doc["name"], vh, ".*", ".*", ".*")
+    for doc in access_docs:
+        if doc["vhost"] not in ops.vhosts or doc["user"] not in ops.users:
+            continue
+        if doc["kind"] == "permission":
+            ops.access.permissions[(doc["user"], doc["vhost"])] = Permission(
+                doc["user"], doc["vhost"], doc["configure"], doc["write"], doc["read"])
+        else:
+            ops.access.topic.setdefault((doc["user"], doc["vhost"]), {})[doc["exchange"]] = TopicPermission(
+                doc["user"], doc["vhost"], doc["exchange"], doc["write"], doc["read"])
+    for doc in rec.load("parameters"):
+        if doc["kind"] == "global_parameter":
+            ops.global_parameters[doc["name"]] = doc["value"]
+            continue
+        vh = ops.vhosts.get(doc["vhost"])
+        if vh is None:
+            continue
+        value, component = doc["value"], doc["component"]
+        if component == "vhost-limits":
+            vh.limits = dict(value)
+        elif component in ("policy", "operator_policy"):
+            p = make_policy(vh.name, doc["name"], value["pattern"], value["definition"], value.get("priority", 0),
+                            value.get("apply-to", "all"), component == "operator_policy")
+            (vh.operator_policies if p.operator else vh.policies)[p.name] = p
+    return True
+
+
+def recover(ops: Any, threshold: int) -> dict[str, Any]:
+    """Queues, exchanges, bindings and messages of the vhosts recover_state brought back."""
     started = time.monotonic()
+    store = ops.store
     t = store.tables
-    vhost_recs = [decode_record(v) for v in t["vhosts"].values()]
-    if not vhost_recs:
-        # First boot: the default vhost and user from the configuration become stored state, as in
-        # RabbitMQ, where later changes of default_user/default_pass do not touch an existing node.
-        cfg = broker.config
-        store.add_vhost(cfg.default_vhost)
-        user = broker.users.users[cfg.default_user]
-        store.add_user(user.name, user.password_hash, user.tags, sorted(user.vhosts))
-        return {"queues": 0, "messages": 0, "seconds": round(time.monotonic() - started, 3), "first_boot": True}
-    broker.vhosts = {rec["name"]: VHost(rec["name"], store) for rec in vhost_recs}
-    broker.users.users = {}
-    for raw in t["users"].values():
-        rec = decode_record(raw)
-        broker.users.users[rec["name"]] = User(rec["name"], rec["password_hash"], list(rec["tags"]),
-                                               set(rec["vhosts"]))
 
     for key, raw in t["exchanges"].items():
         rec = decode_record(raw)
-        vh = broker.vhosts.get(rec["vhost"])
+        vh = ops.vhosts.get(rec["vhost"])
         cls = exchange_class(rec["type"])
         if vh is None or cls is None:
             continue
@@ -57,7 +93,7 @@ def recover(broker: Any, store: Any, threshold: int) -> dict[str, Any]:
     queues: dict[int, Queue] = {}
     for key, raw in t["queues"].items():
         rec = decode_record(raw)
-        vh = broker.vhosts.get(rec["vhost"])
+        vh = ops.vhosts.get(rec["vhost"])
         if vh is None:
             continue
         q = Queue(vh, rec["name"], durable=True, auto_delete=rec["auto_delete"],
@@ -68,7 +104,7 @@ def recover(broker: Any, store: Any, threshold: int) -> dict[str, Any]:
 
     for key, raw in t["bindings"].items():
         rec = decode_record(raw)
-        vh = broker.vhosts.get(rec["vhost"])
+        vh = ops.vhosts.get(rec["vhost"])
         if vh is None:
             continue
         source = vh.exchanges.get(rec["source"])
@@ -141,6 +177,8 @@ def recover(broker: Any, store: Any, threshold: int) -> dict[str, Any]:
     store.next_msg_id = max_id + 1
     store.refs = {mid: n for mid, n in refs.items() if n > 1}
 
+    for vh in ops.vhosts.values():
+        ops.reapply_policies(vh)
     # Only once every queue holds its messages (and knows its next sequence number): expiring
     # messages dead-lettered now must land behind what their target queue already had.
     for q in queues.values():

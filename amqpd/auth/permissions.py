@@ -1,0 +1,158 @@
+"""Permissions (configure/write/read regexes per user and vhost), topic permissions, and the checks
+rabbit_access_control makes, with RabbitMQ's refusal texts.
+
+Checks are cached per connection (``VhostAccess``): a publisher pays one set lookup per message. The
+caches are emptied by ``AccessControl`` whenever a permission changes, so a change applies at once.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ChannelError, ReplyCode
+
+CONFIGURE, WRITE, READ = "configure", "write", "read"
+CACHE_LIMIT = 1024  # distinct resources remembered per connection and permission before starting over
+
+
+class PermissionError_(ValueError):
+    """A permission pattern that is not a valid regular expression."""
+
+
+def compile_pattern(pattern: str, what: str) -> re.Pattern[str]:
+    # rabbit_auth_backend_internal: an empty pattern means "nothing", i.e. ^$.
+    try:
+        return re.compile(pattern or "^$")
+    except re.error as exc:
+        raise PermissionError_(f"invalid {what} regular expression '{pattern}': {exc}") from None
+
+
+@dataclass
+class Permission:
+    user: str
+    vhost: str
+    configure: str
+    write: str
+    read: str
+    _res: dict[str, re.Pattern[str]] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for perm in (CONFIGURE, WRITE, READ):
+            self._res[perm] = compile_pattern(getattr(self, perm), perm)
+
+    def allows(self, perm: str, name: str) -> bool:
+        return self._res[perm].search(name) is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"user": self.user, "vhost": self.vhost, "configure": self.configure, "write": self.write,
+                "read": self.read}
+
+
+@dataclass
+class TopicPermission:
+    user: str
+    vhost: str
+    exchange: str
+    write: str
+    read: str
+
+    def __post_init__(self) -> None:
+        # Variables are expanded at check time, but the pattern must compile with them expanded.
+        for perm in (WRITE, READ):
+            compile_pattern(self._expand(getattr(self, perm)), f"topic {perm}")
+
+    def _expand(self, pattern: str) -> str:
+        # rabbit_auth_backend_internal:expand_topic_permission; values are not regex-escaped there either
+        return pattern.replace("{username}", self.user).replace("{vhost}", self.vhost)
+
+    def allows(self, perm: str, routing_key: str) -> bool:
+        return re.search(self._expand(getattr(self, perm)) or "^$", routing_key) is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"user": self.user, "vhost": self.vhost, "exchange": self.exchange, "write": self.write,
+                "read": self.read}
+
+
+def refused(kind: str, name: str, vhost: str, user: str) -> ChannelError:
+    return ChannelError(ReplyCode.ACCESS_REFUSED,
+                        f"access to {kind} '{name}' in vhost '{vhost}' refused for user '{user}'")
+
+
+class AccessControl:
+    """Every permission and topic permission of the broker, and the caches that depend on them."""
+
+    def __init__(self) -> None:
+        self.permissions: dict[tuple[str, str], Permission] = {}  # (user, vhost)
+        self.topic: dict[tuple[str, str], dict[str, TopicPermission]] = {}  # (user, vhost) -> exchange
+        self._live: weakref.WeakSet[VhostAccess] = weakref.WeakSet()
+
+    def for_connection(self, user: str, vhost: str) -> VhostAccess:
+        access = VhostAccess(self, user, vhost)
+        self._live.add(access)
+        return access
+
+    def changed(self) -> None:
+        for access in list(self._live):
+            access.reset()
+
+    def has_access(self, user: str, vhost: str) -> bool:
+        return (user, vhost) in self.permissions
+
+    def check(self, user: str, vhost: str, perm: str, kind: str, name: str) -> None:
+        """Raise 403 ACCESS_REFUSED unless ``user`` may ``perm`` the resource (uncached; front ends
+        other than AMQP call this)."""
+        p = self.permissions.get((user, vhost))
+        checked = "amq.default" if kind == "exchange" and name == "" else name
+        if p is None or not p.allows(perm, checked):
+            raise refused(kind, checked, vhost, user)
+
+    def check_topic(self, user: str, vhost: str, perm: str, exchange: str, routing_key: str) -> None:
+        tp = self.topic.get((user, vhost), {}).get(exchange)
+        if tp is not None and not tp.allows(perm, routing_key):
+            raise ChannelError(ReplyCode.ACCESS_REFUSED,
+                               f"access to topic '{routing_key}' in exchange '{exchange}' in vhost '{vhost}' "
+                               f"refused for user '{user}'")
+
+
+class VhostAccess:
+    """A connection's rights in its vhost, with the answers it has already had."""
+
+    __slots__ = ("control", "user", "vhost", "writable", "_ok", "has_topic", "__weakref__")
+
+    def __init__(self, control: AccessControl, user: str, vhost: str) -> None:
+        self.control = control
+        self.user = user
+        self.vhost = vhost
+        self.writable: set[str] = set()  # exchanges this connection may publish to (the hot check)
+        self._ok: set[tuple[str, str, str]] = set()
+        self.has_topic = False
+        self.reset()
+
+    def reset(self) -> None:
+        self.writable = set()
+        self._ok = set()
+        self.has_topic = bool(self.control.topic.get((self.user, self.vhost)))
+
+    def check(self, perm: str, kind: str, name: str) -> None:
+        key = (perm, kind, name)
+        if key in self._ok:
+            return
+        self.control.check(self.user, self.vhost, perm, kind, name)
+        if len(self._ok) >= CACHE_LIMIT:
+            self._ok = set()
+        self._ok.add(key)
+
+    def check_publish(self, exchange: str) -> None:
+        """The per-message check: one set lookup once the exchange has been allowed."""
+        if exchange not in self.writable:
+            self.control.check(self.user, self.vhost, WRITE, "exchange", exchange)
+            if len(self.writable) >= CACHE_LIMIT:
+                self.writable = set()
+            self.writable.add(exchange)
+
+    def check_topic(self, perm: str, exchange: str, routing_key: str) -> None:
+        if self.has_topic:
+            self.control.check_topic(self.user, self.vhost, perm, exchange, routing_key)

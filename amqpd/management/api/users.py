@@ -1,0 +1,224 @@
+"""/api/whoami, /api/users, /api/permissions, /api/topic-permissions, /api/user-limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ...ops.errors import BadRequest, NotFound
+from .app import created, no_content, object_body, ops, path, require_admin, sees_all
+
+routes_table = web.RouteTableDef()
+
+
+@routes_table.get("/api/whoami")
+async def whoami(request: web.Request) -> web.Response:
+    user = request["user"]
+    return web.json_response({"name": user.name, "tags": list(user.tags)})
+
+
+# -- users ------------------------------------------------------------------------------------------
+@routes_table.get("/api/users")
+async def list_users(request: web.Request) -> web.Response:
+    require_admin(request)
+    return web.json_response([u.to_json() for _, u in sorted(ops(request).users.items())])
+
+
+@routes_table.get("/api/users/without-permissions")
+async def users_without_permissions(request: web.Request) -> web.Response:
+    require_admin(request)
+    o = ops(request)
+    with_perms = {u for u, _ in o.access.permissions}
+    return web.json_response([u.to_json() for n, u in sorted(o.users.items()) if n not in with_perms])
+
+
+@routes_table.post("/api/users/bulk-delete")
+async def bulk_delete(request: web.Request) -> web.Response:
+    require_admin(request)
+    doc = await object_body(request)
+    names = doc.get("users")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise BadRequest("users must be a list of user names")
+    o = ops(request)
+    for name in names:
+        if name in o.users:
+            o.delete_user(name)
+    return no_content()
+
+
+@routes_table.get("/api/users/{user}")
+async def get_user(request: web.Request) -> web.Response:
+    require_admin(request)
+    return web.json_response(ops(request).user(path(request, "user")).to_json())
+
+
+@routes_table.put("/api/users/{user}")
+async def put_user(request: web.Request) -> web.Response:
+    require_admin(request)
+    name = path(request, "user")
+    doc = await object_body(request)
+    o = ops(request)
+    existed = name in o.users
+    o.put_user(name, password=doc.get("password"), password_hash=doc.get("password_hash"),
+               hashing_algorithm=doc.get("hashing_algorithm"), tags=doc.get("tags"),
+               limits=o.users[name].limits if existed else None)
+    return created(existed)
+
+
+@routes_table.delete("/api/users/{user}")
+async def delete_user(request: web.Request) -> web.Response:
+    require_admin(request)
+    ops(request).delete_user(path(request, "user"))
+    return no_content()
+
+
+@routes_table.get("/api/users/{user}/permissions")
+async def user_permissions(request: web.Request) -> web.Response:
+    require_admin(request)
+    o = ops(request)
+    name = o.user(path(request, "user")).name
+    return web.json_response([p.to_json() for (u, _), p in sorted(o.access.permissions.items()) if u == name])
+
+
+@routes_table.get("/api/users/{user}/topic-permissions")
+async def user_topic_permissions(request: web.Request) -> web.Response:
+    require_admin(request)
+    o = ops(request)
+    name = o.user(path(request, "user")).name
+    return web.json_response([tp.to_json() for (u, _), by_x in sorted(o.access.topic.items()) if u == name
+                              for _, tp in sorted(by_x.items())])
+
+
+# -- permissions ------------------------------------------------------------------------------------
+@routes_table.get("/api/permissions")
+async def list_permissions(request: web.Request) -> web.Response:
+    require_admin(request)
+    return web.json_response([p.to_json() for _, p in sorted(ops(request).access.permissions.items())])
+
+
+def _user_and_vhost(request: web.Request) -> tuple[str, str]:
+    o = ops(request)
+    user, vhost = path(request, "user"), path(request, "vhost")
+    if user not in o.users or vhost not in o.vhosts:
+        raise BadRequest("vhost_or_user_not_found")
+    return user, vhost
+
+
+@routes_table.get("/api/permissions/{vhost}/{user}")
+async def get_permission(request: web.Request) -> web.Response:
+    require_admin(request)
+    p = ops(request).access.permissions.get((path(request, "user"), path(request, "vhost")))
+    if p is None:
+        raise NotFound("permission")
+    return web.json_response(p.to_json())
+
+
+@routes_table.put("/api/permissions/{vhost}/{user}")
+async def put_permission(request: web.Request) -> web.Response:
+    require_admin(request)
+    doc = await object_body(request)
+    user, vhost = _user_and_vhost(request)
+    o = ops(request)
+    existed = (user, vhost) in o.access.permissions
+    missing = [k for k in ("configure", "write", "read") if k not in doc]
+    if missing:
+        raise BadRequest("[" + ",".join(f"{{key_missing,{k}}}" for k in missing) + "]")
+    o.set_permissions(user, vhost, doc["configure"], doc["write"], doc["read"])
+    return created(existed)
+
+
+@routes_table.delete("/api/permissions/{vhost}/{user}")
+async def delete_permission(request: web.Request) -> web.Response:
+    require_admin(request)
+    user, vhost = path(request, "user"), path(request, "vhost")
+    o = ops(request)
+    if (user, vhost) not in o.access.permissions:
+        raise NotFound("permission")
+    o.clear_permissions(user, vhost)
+    return no_content()
+
+
+# -- topic permissions ------------------------------------------------------------------------------
+@routes_table.get("/api/topic-permissions")
+async def list_topic_permissions(request: web.Request) -> web.Response:
+    require_admin(request)
+    return web.json_response([tp.to_json() for _, by_x in sorted(ops(request).access.topic.items())
+                              for _, tp in sorted(by_x.items())])
+
+
+@routes_table.get("/api/topic-permissions/{vhost}/{user}")
+async def get_topic_permissions(request: web.Request) -> web.Response:
+    require_admin(request)
+    by_x = ops(request).access.topic.get((path(request, "user"), path(request, "vhost")))
+    if not by_x:
+        raise NotFound("topic permission")
+    return web.json_response([tp.to_json() for _, tp in sorted(by_x.items())])
+
+
+@routes_table.put("/api/topic-permissions/{vhost}/{user}")
+async def put_topic_permissions(request: web.Request) -> web.Response:
+    require_admin(request)
+    doc = await object_body(request)
+    user, vhost = _user_and_vhost(request)
+    missing = [k for k in ("exchange", "write", "read") if k not in doc]
+    if missing:
+        raise BadRequest("[" + ",".join(f"{{key_missing,{k}}}" for k in missing) + "]")
+    o = ops(request)
+    existed = doc["exchange"] in o.access.topic.get((user, vhost), {})
+    o.set_topic_permissions(user, vhost, doc["exchange"], doc["write"], doc["read"])
+    return created(existed)
+
+
+@routes_table.delete("/api/topic-permissions/{vhost}/{user}")
+async def delete_topic_permissions(request: web.Request) -> web.Response:
+    require_admin(request)
+    user, vhost = path(request, "user"), path(request, "vhost")
+    o = ops(request)
+    if not o.access.topic.get((user, vhost)):
+        raise NotFound("topic permission")
+    o.clear_topic_permissions(user, vhost)
+    return no_content()
+
+
+# -- user limits ------------------------------------------------------------------------------------
+def _limits_json(users: Any) -> list[dict[str, Any]]:
+    return [{"user": u.name, "value": dict(u.limits)} for u in users if u.limits]
+
+
+@routes_table.get("/api/user-limits")
+async def list_user_limits(request: web.Request) -> web.Response:
+    user = request["user"]
+    o = ops(request)
+    users = [u for _, u in sorted(o.users.items())] if sees_all(user) else [user]
+    return web.json_response(_limits_json(users))
+
+
+@routes_table.get("/api/user-limits/{user}")
+async def get_user_limits(request: web.Request) -> web.Response:
+    name = path(request, "user")
+    if name != request["user"].name:
+        require_admin(request)
+    return web.json_response(_limits_json([ops(request).user(name)]))
+
+
+@routes_table.put("/api/user-limits/{user}/{name}")
+async def put_user_limit(request: web.Request) -> web.Response:
+    require_admin(request)
+    doc = await object_body(request)
+    if "value" not in doc:
+        raise BadRequest("[{key_missing,value}]")
+    ops(request).set_user_limits(path(request, "user"), {path(request, "name"): doc["value"]})
+    return no_content()
+
+
+@routes_table.delete("/api/user-limits/{user}/{name}")
+async def delete_user_limit(request: web.Request) -> web.Response:
+    require_admin(request)
+    ops(request).clear_user_limit(path(request, "user"), path(request, "name"))
+    return no_content()
+
+
+def routes(router: web.UrlDispatcher) -> None:
+    router.add_routes(routes_table)
+

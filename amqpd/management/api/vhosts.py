@@ -1,0 +1,140 @@
+"""/api/vhosts and /api/vhost-limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ...auth.users import parse_tags
+from ...ops.errors import BadRequest
+from .app import (
+    BROKER,
+    created,
+    no_content,
+    object_body,
+    ops,
+    path,
+    require_admin,
+    require_vhost,
+    visible_vhosts,
+)
+
+routes_table = web.RouteTableDef()
+
+
+def node_name(request: web.Request) -> str:
+    from ...connection import default_cluster_name
+
+    return default_cluster_name()
+
+
+def vhost_json(request: web.Request, vh: Any) -> dict[str, Any]:
+    ready = sum(len(q.ready) for q in vh.queues.values())
+    unacked = sum(q.unacked for q in vh.queues.values())
+    return {
+        "name": vh.name, "description": vh.description, "tags": list(vh.tags),
+        "default_queue_type": vh.default_queue_type or "undefined",
+        "metadata": {"description": vh.description, "tags": list(vh.tags)},
+        "tracing": vh.name in request.app[BROKER].config.trace_vhosts,
+        "cluster_state": {node_name(request): "running"},
+        "messages": ready + unacked, "messages_ready": ready, "messages_unacknowledged": unacked,
+    }
+
+
+@routes_table.get("/api/vhosts")
+async def list_vhosts(request: web.Request) -> web.Response:
+    o = ops(request)
+    return web.json_response([vhost_json(request, o.vhosts[name]) for name in visible_vhosts(request)])
+
+
+@routes_table.get("/api/vhosts/{vhost}")
+async def get_vhost(request: web.Request) -> web.Response:
+    name = path(request, "vhost")
+    require_vhost(request, name)
+    return web.json_response(vhost_json(request, ops(request).vhosts[name]))
+
+
+@routes_table.put("/api/vhosts/{vhost}")
+async def put_vhost(request: web.Request) -> web.Response:
+    require_admin(request)
+    name = path(request, "vhost")
+    doc = await object_body(request)
+    o = ops(request)
+    existed = name in o.vhosts
+    try:
+        tags = parse_tags(doc.get("tags"))
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    description = doc.get("description", "")
+    if not isinstance(description, str):
+        raise BadRequest("description must be a string")
+    o.add_vhost(name, description, tags, doc.get("default_queue_type"))
+    return created(existed)
+
+
+@routes_table.delete("/api/vhosts/{vhost}")
+async def delete_vhost(request: web.Request) -> web.Response:
+    require_admin(request)
+    ops(request).delete_vhost(path(request, "vhost"))
+    return no_content()
+
+
+@routes_table.get("/api/vhosts/{vhost}/permissions")
+async def vhost_permissions(request: web.Request) -> web.Response:
+    require_admin(request)
+    name = path(request, "vhost")
+    o = ops(request)
+    o.vhost(name)
+    return web.json_response([p.to_json() for (_, v), p in sorted(o.access.permissions.items()) if v == name])
+
+
+@routes_table.get("/api/vhosts/{vhost}/topic-permissions")
+async def vhost_topic_permissions(request: web.Request) -> web.Response:
+    require_admin(request)
+    name = path(request, "vhost")
+    o = ops(request)
+    o.vhost(name)
+    return web.json_response([tp.to_json() for (_, v), by_x in sorted(o.access.topic.items()) if v == name
+                              for _, tp in sorted(by_x.items())])
+
+
+# -- limits -----------------------------------------------------------------------------------------
+def _limits(request: web.Request, names: list[str]) -> list[dict[str, Any]]:
+    o = ops(request)
+    return [{"vhost": n, "value": dict(o.vhosts[n].limits)} for n in names if o.vhosts[n].limits]
+
+
+@routes_table.get("/api/vhost-limits")
+async def list_vhost_limits(request: web.Request) -> web.Response:
+    return web.json_response(_limits(request, visible_vhosts(request)))
+
+
+@routes_table.get("/api/vhost-limits/{vhost}")
+async def get_vhost_limits(request: web.Request) -> web.Response:
+    name = path(request, "vhost")
+    require_vhost(request, name)
+    return web.json_response(_limits(request, [name]))
+
+
+@routes_table.put("/api/vhost-limits/{vhost}/{name}")
+async def put_vhost_limit(request: web.Request) -> web.Response:
+    require_admin(request)
+    doc = await object_body(request)
+    if "value" not in doc:
+        raise BadRequest("[{key_missing,value}]")
+    o = ops(request)
+    vh = o.existing_vhost(path(request, "vhost"))
+    o.set_vhost_limits(vh.name, {**vh.limits, path(request, "name"): doc["value"]})
+    return no_content()
+
+
+@routes_table.delete("/api/vhost-limits/{vhost}/{name}")
+async def delete_vhost_limit(request: web.Request) -> web.Response:
+    require_admin(request)
+    ops(request).clear_vhost_limit(path(request, "vhost"), path(request, "name"))
+    return no_content()
+
+
+def routes(router: web.UrlDispatcher) -> None:
+    router.add_routes(routes_table)
