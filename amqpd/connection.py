@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pamqp import commands
 
-from . import __version__, flow
+from . import __version__, flow, tls
 from .auth import MECHANISMS, SASLError, parse_response
 from .channel import CLOSING as CH_CLOSING
 from .channel import OPEN as CH_OPEN
@@ -66,11 +66,13 @@ def default_cluster_name() -> str:
     return "amqpd@" + (socket.gethostname().split(".")[0] or "localhost")
 
 
-def server_properties(config: Any) -> dict[str, Any]:
-    """connection.start's server-properties; `information` always names amqpd."""
+def server_properties(config: Any, cluster_name: str | None = None) -> dict[str, Any]:
+    """connection.start's server-properties; `information` always names amqpd. cluster_name: the
+    cluster_name global parameter, which wins over the config key (as rabbit_nodes:cluster_name)."""
     props: dict[str, Any] = {
         "capabilities": dict(CAPABILITIES),
-        "cluster_name": config.cluster_name or default_cluster_name(),
+        "cluster_name": (cluster_name if isinstance(cluster_name, str) and cluster_name else None)
+        or config.cluster_name or default_cluster_name(),
         "copyright": "Copyright (c) the amqpd authors",
         "information": "Licensed under the Apache License 2.0",
         "platform": f"Python {sys.version.split()[0]}",
@@ -252,10 +254,10 @@ class Connection(asyncio.Protocol):
             return
         self._header = b""
         self.state = State.START_OK
-        from . import tls  # here rather than at the top: this file is being edited in parallel
 
         self.send_method(0, commands.Connection.Start(
-            version_major=0, version_minor=9, server_properties=server_properties(self.config),
+            version_major=0, version_minor=9, server_properties=server_properties(
+                self.config, self.broker.ops.global_parameters.get("cluster_name")),
             mechanisms=" ".join(tls.offered_mechanisms(self.config, self.transport)), locales="en_US"))
         rest = buf[8:]
         if rest:
@@ -299,7 +301,6 @@ class Connection(asyncio.Protocol):
         self.client_properties = m.client_properties or {}
         caps = self.client_properties.get("capabilities")
         self.capabilities = caps if isinstance(caps, dict) else {}
-        from . import tls
 
         if m.mechanism not in tls.offered_mechanisms(self.config, self.transport):
             # rabbit_reader: a mechanism it has but does not offer here (not in auth_mechanisms, EXTERNAL

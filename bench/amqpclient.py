@@ -18,10 +18,12 @@ import asyncio
 import collections
 import contextlib
 import fcntl
+import functools
 import multiprocessing as mp
 import os
 import resource
 import signal
+import ssl
 import struct
 import termios
 import time
@@ -61,17 +63,65 @@ class BenchError(Exception):
 
 
 def parse_url(url: str) -> tuple[str, int, str, str, str]:
+    """(host, port, user, password, vhost) of an amqp:// or amqps:// URL (amqps: port 5671 by default).
+    TLS settings of an amqps:// URL: see tls_context()."""
     u = urllib.parse.urlparse(url)
-    if u.scheme != "amqp":
-        raise BenchError(f"unsupported URL scheme {u.scheme!r} (only amqp://)")
+    if u.scheme not in ("amqp", "amqps"):
+        raise BenchError(f"unsupported URL scheme {u.scheme!r} (only amqp:// and amqps://)")
     vhost = urllib.parse.unquote(u.path[1:]) if len(u.path) > 1 else "/"
     return (
         u.hostname or "127.0.0.1",
-        u.port or 5672,
+        u.port or (5671 if u.scheme == "amqps" else 5672),
         urllib.parse.unquote(u.username or "guest"),
         urllib.parse.unquote(u.password or "guest"),
         vhost,
     )
+
+
+# TLS (amqps://). The CA comes from the URL's query (RabbitMQ's URI query parameters: cacertfile,
+# verify=verify_none|verify_peer, server_name_indication), else from these environment variables.
+# Query parameters travel with the URL into the client processes; the environment is inherited too.
+ENV_CAFILE = "AMQPD_BENCH_CACERTFILE"  # PEM file of the CA(s) the broker's certificate must chain to
+ENV_INSECURE = "AMQPD_BENCH_TLS_VERIFY_NONE"  # "1": no certificate or host name verification at all
+
+
+def with_query(url: str, **params: str) -> str:
+    """url with these query parameters added (or replaced)."""
+    u = urllib.parse.urlparse(url)
+    q = dict(urllib.parse.parse_qsl(u.query))
+    q.update(params)
+    return urllib.parse.urlunparse(u._replace(query=urllib.parse.urlencode(q)))
+
+
+@functools.lru_cache(maxsize=8)
+def _ssl_context(cafile: str, verify: bool) -> ssl.SSLContext:
+    if not verify:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    try:
+        return ssl.create_default_context(cafile=cafile or None)
+    except (OSError, ssl.SSLError) as e:
+        raise BenchError(f"cannot load the CA file {cafile!r}: {e}") from None
+
+
+def tls_context(url: str) -> tuple[ssl.SSLContext, str] | None:
+    """(SSLContext, server_hostname) for an amqps:// URL, None for amqp://.
+
+    Verification is on unless asked off: the broker's certificate must chain to the CA of
+    `?cacertfile=PATH` (or $AMQPD_BENCH_CACERTFILE; neither: the system's CAs) and name the host (or
+    `?server_name_indication=NAME`). `?verify=verify_none` (or $AMQPD_BENCH_TLS_VERIFY_NONE=1) turns every
+    check off: encryption only, nothing authenticated."""
+    u = urllib.parse.urlparse(url)
+    if u.scheme != "amqps":
+        return None
+    q = dict(urllib.parse.parse_qsl(u.query))
+    verify = q.get("verify", "verify_none" if os.environ.get(ENV_INSECURE) == "1" else "verify_peer")
+    if verify not in ("verify_peer", "verify_none"):
+        raise BenchError(f"verify={verify!r} in the URL: use verify_peer or verify_none")
+    cafile = q.get("cacertfile") or os.environ.get(ENV_CAFILE, "")
+    return _ssl_context(cafile, verify == "verify_peer"), q.get("server_name_indication") or u.hostname or "127.0.0.1"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -302,10 +352,12 @@ class Conn(asyncio.BufferedProtocol):
 async def open_connection(factory, url: str, timeout: float = 10.0):
     host, port, user, password, vhost = parse_url(url)
     loop = asyncio.get_running_loop()
+    tls = tls_context(url)
+    kw = {"ssl": tls[0], "server_hostname": tls[1], "ssl_handshake_timeout": timeout} if tls else {}
     try:
-        _t, conn = await asyncio.wait_for(loop.create_connection(factory, host, port), timeout)
-    except (TimeoutError, OSError) as e:
-        raise BenchError(f"cannot connect to {host}:{port}: {e!r}") from None
+        _t, conn = await asyncio.wait_for(loop.create_connection(factory, host, port, **kw), timeout)
+    except (TimeoutError, OSError) as e:  # ssl.SSLError is an OSError
+        raise BenchError(f"cannot connect to {host}:{port}{' (TLS)' if tls else ''}: {e!r}") from None
     try:
         await asyncio.wait_for(conn.handshake(user, password, vhost), timeout)
     except TimeoutError:

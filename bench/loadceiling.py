@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import signal
+import ssl
 
 from amqpclient import FRAME_HEADER, BenchError
 from loadclients import PACK_U64
@@ -115,7 +116,7 @@ class FakeBroker(asyncio.Protocol):
             await asyncio.sleep(0)
 
 
-def fake_broker_main(mode: str, port: int, n: int, size: int, ready) -> None:
+def fake_broker_main(mode: str, port: int, n: int, size: int, ready, tls: tuple[str, str] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(ImportError):
         import uvloop
@@ -124,7 +125,11 @@ def fake_broker_main(mode: str, port: int, n: int, size: int, ready) -> None:
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: FakeBroker(mode, n, size), "127.0.0.1", port)
+        ctx = None
+        if tls:  # (certfile, keyfile): the clients' TLS ceiling (amqps://)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+        server = await loop.create_server(lambda: FakeBroker(mode, n, size), "127.0.0.1", port, ssl=ctx)
         ready.set()
         async with server:
             await asyncio.Future()
@@ -132,10 +137,12 @@ def fake_broker_main(mode: str, port: int, n: int, size: int, ready) -> None:
     asyncio.run(serve())
 
 
-def start_fake_broker(mode: str, port: int, n: int, size: int):
+def start_fake_broker(mode: str, port: int, n: int, size: int, tls: tuple[str, str] | None = None):
+    """The sink or source in its own process; tls = (certfile, keyfile) makes it listen for amqps://."""
     ctx = mp.get_context("spawn")
     ready = ctx.Event()
-    p = ctx.Process(target=fake_broker_main, args=(mode, port, n, size, ready), daemon=True, name=f"lg-{mode}")
+    p = ctx.Process(target=fake_broker_main, args=(mode, port, n, size, ready, tls), daemon=True,
+                    name=f"lg-{mode}")
     p.start()
     if not ready.wait(20):
         p.kill()

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from amqpclient import DEFAULT_URL, BenchError, parse_url  # noqa: E402
+from amqpclient import DEFAULT_URL, BenchError, parse_url, with_query  # noqa: E402
 from harness import (  # noqa: E402
     MIB,
     AmqpdServer,
@@ -259,11 +259,15 @@ class Runner:
                 res.errors.append(f"publisher: {r['nacks']} basic.nack")
 
 
-def run_scenario(name: str, label: str, url: str, pid_fn, args) -> Result:
-    spec = make_spec(name, args)
+def run_scenario(name: str, label: str, url: str, pid_fn, args, prepare=None, spec: Spec | None = None) -> Result:
+    """prepare(spec), if given, runs before the scenario declares anything (e.g. to grant a topic
+    permission on the scenario's exchange); spec replaces make_spec(name) (a variant of a scenario)."""
+    spec = spec or make_spec(name, args)
     runner = Runner(spec, url, pid_fn, args)
     runner.res.label = label
     try:
+        if prepare is not None:
+            prepare(spec)
         control(url, setup_ops(spec), 60)
     except Exception as e:  # noqa: BLE001
         runner.res.status = "error"
@@ -284,14 +288,17 @@ def run_scenario(name: str, label: str, url: str, pid_fn, args) -> Result:
 # --------------------------------------------------------------------------------------------------
 
 
-def ceiling(args) -> tuple[float, float]:
+def ceiling(args, tls: tuple[str, str, str] | None = None, label: str = "loadgen ceiling") -> tuple[float, float]:
+    """The clients' own ceiling; tls = (certfile, keyfile, cacertfile): over amqps:// to a TLS sink/source."""
     n = 200_000 if args.quick else 2_000_000
     ctx = mp.get_context("spawn")
     rates = []
     for mode in ("sink", "source"):
         port = free_port()
-        server = start_fake_broker(mode, port, n, args.size)
+        server = start_fake_broker(mode, port, n, args.size, tls[:2] if tls else None)
         url = f"amqp://guest:guest@127.0.0.1:{port}/%2F"
+        if tls:
+            url = with_query(url.replace("amqp://", "amqps://", 1), cacertfile=tls[2])
         bd = Board(ctx, 1, 1)
         rpath = os.path.join(tempfile.gettempdir(), f"loadgen-ceiling-{os.getpid()}-{mode}")
         if mode == "sink":
@@ -324,7 +331,7 @@ def ceiling(args) -> tuple[float, float]:
             os.unlink(rpath)
         if rep.get("error"):
             log(f"ceiling {mode}: {rep['error']}")
-    out(f"loadgen ceiling: publish {rates[0]:,.0f} msg/s, consume {rates[1]:,.0f} msg/s "
+    out(f"{label}: publish {rates[0]:,.0f} msg/s, consume {rates[1]:,.0f} msg/s "
         f"({n:,} x {args.size} B; one publisher process -> null sink, blast source -> one consumer process)")
     return rates[0], rates[1]
 

@@ -1,8 +1,9 @@
 """Permissions (configure/write/read regexes per user and vhost), topic permissions, and the checks
 rabbit_access_control makes, with RabbitMQ's refusal texts.
 
-Checks are cached per connection (``VhostAccess``): a publisher pays one set lookup per message. The
-caches are emptied by ``AccessControl`` whenever a permission changes, so a change applies at once.
+Checks are cached per connection (``VhostAccess``): a publisher pays one set lookup per message (two
+on an exchange with topic permissions for its user). The caches are emptied by ``AccessControl``
+whenever a permission changes, so a change applies at once.
 """
 
 from __future__ import annotations
@@ -59,17 +60,18 @@ class TopicPermission:
     write: str
     read: str
 
-    def __post_init__(self) -> None:
-        # Variables are expanded at check time, but the pattern must compile with them expanded.
-        for perm in (WRITE, READ):
-            compile_pattern(self._expand(getattr(self, perm)), f"topic {perm}")
+    _res: dict[str, re.Pattern[str]] = field(default_factory=dict, repr=False, compare=False)
 
-    def _expand(self, pattern: str) -> str:
-        # rabbit_auth_backend_internal:expand_topic_permission; values are not regex-escaped there either
-        return pattern.replace("{username}", self.user).replace("{vhost}", self.vhost)
+    def __post_init__(self) -> None:
+        # {username} and {vhost} are fixed for one user and vhost, so the patterns are expanded and
+        # compiled once (rabbit_auth_backend_internal:expand_topic_permission; values are not
+        # regex-escaped there either).
+        for perm in (WRITE, READ):
+            expanded = getattr(self, perm).replace("{username}", self.user).replace("{vhost}", self.vhost)
+            self._res[perm] = compile_pattern(expanded, f"topic {perm}")
 
     def allows(self, perm: str, routing_key: str) -> bool:
-        return re.search(self._expand(getattr(self, perm)) or "^$", routing_key) is not None
+        return self._res[perm].search(routing_key) is not None
 
     def to_json(self) -> dict[str, Any]:
         return {"user": self.user, "vhost": self.vhost, "exchange": self.exchange, "write": self.write,
@@ -120,7 +122,8 @@ class AccessControl:
 class VhostAccess:
     """A connection's rights in its vhost, with the answers it has already had."""
 
-    __slots__ = ("control", "user", "vhost", "writable", "_ok", "has_topic", "__weakref__")
+    __slots__ = ("control", "user", "vhost", "writable", "_ok", "topic_exchanges", "topic_writable", "_topic_ok",
+                 "__weakref__")
 
     def __init__(self, control: AccessControl, user: str, vhost: str) -> None:
         self.control = control
@@ -128,13 +131,19 @@ class VhostAccess:
         self.vhost = vhost
         self.writable: set[str] = set()  # exchanges this connection may publish to (the hot check)
         self._ok: set[tuple[str, str, str]] = set()
-        self.has_topic = False
+        # exchanges with topic permissions for this user here: only publishes to these pay a topic check
+        self.topic_exchanges: frozenset[str] = frozenset()
+        # exchange -> routing keys this connection may publish with (the hot topic check, no tuples)
+        self.topic_writable: dict[str, set[str]] = {}
+        self._topic_ok: set[tuple[str, str, str]] = set()
         self.reset()
 
     def reset(self) -> None:
         self.writable = set()
         self._ok = set()
-        self.has_topic = bool(self.control.topic.get((self.user, self.vhost)))
+        self._topic_ok = set()
+        self.topic_exchanges = frozenset(self.control.topic.get((self.user, self.vhost), ()))
+        self.topic_writable = {name: set() for name in self.topic_exchanges}
 
     def check(self, perm: str, kind: str, name: str) -> None:
         key = (perm, kind, name)
@@ -154,5 +163,20 @@ class VhostAccess:
             self.writable.add(exchange)
 
     def check_topic(self, perm: str, exchange: str, routing_key: str) -> None:
-        if self.has_topic:
+        """Topic permission for a routing key; remembered per connection like the other answers."""
+        if exchange not in self.topic_exchanges:
+            return
+        if perm == WRITE:
+            keys = self.topic_writable[exchange]
+            if routing_key not in keys:
+                self.control.check_topic(self.user, self.vhost, perm, exchange, routing_key)
+                if len(keys) >= CACHE_LIMIT:
+                    keys.clear()
+                keys.add(routing_key)
+            return
+        key = (perm, exchange, routing_key)
+        if key not in self._topic_ok:
             self.control.check_topic(self.user, self.vhost, perm, exchange, routing_key)
+            if len(self._topic_ok) >= CACHE_LIMIT:
+                self._topic_ok = set()
+            self._topic_ok.add(key)

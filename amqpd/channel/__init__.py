@@ -253,7 +253,8 @@ class Channel:
         if ex.internal:
             raise ChannelError(ReplyCode.ACCESS_REFUSED,
                                f"cannot publish to internal exchange '{pub.exchange}' in vhost '{self.vhost.name}'")
-        if access.has_topic and ex.type_name == "topic":
+        if pub.exchange in access.topic_exchanges and ex.type_name == "topic" and \
+                pub.routing_key not in access.topic_writable[pub.exchange]:
             access.check_topic("write", pub.exchange, pub.routing_key)
         user_id = msg.props.user_id
         if user_id is not None and user_id != self.conn.user:

@@ -69,12 +69,10 @@ class DefinitionOps:
 
     @staticmethod
     def _vhost_json(vh: Any) -> dict[str, Any]:
-        # 3.10 exports the name only; later versions (and amqpd) keep the metadata too, which 3.10's
-        # importer reads when present.
-        meta: dict[str, Any] = {"description": vh.description, "tags": list(vh.tags)}
-        if vh.default_queue_type:
-            meta["default_queue_type"] = vh.default_queue_type
-        return {"name": vh.name, "description": vh.description, "tags": list(vh.tags), "metadata": meta}
+        # RabbitMQ 3.10's GET /api/definitions keeps the name only (rabbit_mgmt_wm_definitions:rw_state,
+        # vhosts: [name]); description, tags and default queue type are not exported (3.11+ export them
+        # under "metadata", which the importer reads when present).
+        return {"name": vh.name}
 
     @staticmethod
     def _parameters(vh: Any) -> list[dict[str, Any]]:
@@ -90,22 +88,25 @@ class DefinitionOps:
 
     @staticmethod
     def _topology(vh: Any, doc: dict[str, Any], scoped: bool) -> None:
+        # rabbit_mgmt_wm_definitions (3.10.8): every queue without an owner (transient ones too, not
+        # exclusive ones), every exchange but the default one and amq.*, every binding whose source is
+        # not the default exchange and whose destination is an exported queue or an exchange.
         where = {} if scoped else {"vhost": vh.name}
         for name, q in sorted(vh.queues.items()):
-            if q.durable and q.exclusive_owner is None:
-                doc["queues"].append({"name": name, **where, "durable": True, "auto_delete": q.auto_delete,
+            if q.exclusive_owner is None:
+                doc["queues"].append({"name": name, **where, "durable": q.durable, "auto_delete": q.auto_delete,
                                       "arguments": to_json(q.arguments)})
         for name, ex in sorted(vh.exchanges.items()):
-            if ex.durable and name and not name.startswith("amq."):
-                doc["exchanges"].append({"name": name, **where, "type": ex.type_name, "durable": True,
+            if name and not name.startswith("amq."):
+                doc["exchanges"].append({"name": name, **where, "type": ex.type_name, "durable": ex.durable,
                                          "auto_delete": ex.auto_delete, "internal": ex.internal,
                                          "arguments": to_json(ex.arguments)})
         for name, ex in sorted(vh.exchanges.items()):
-            if not name or not ex.durable:
+            if not name:
                 continue
             for b in ex.bindings.values():
                 d = b.destination
-                if not d.durable or getattr(d, "exclusive_owner", None) is not None:
+                if getattr(d, "exclusive_owner", None) is not None or (d.is_exchange and not d.name):
                     continue
                 doc["bindings"].append({"source": name, **where, "destination": d.name,
                                         "destination_type": "exchange" if d.is_exchange else "queue",
@@ -114,14 +115,20 @@ class DefinitionOps:
                                             b["destination"], b["routing_key"]))
 
     # -- import -------------------------------------------------------------------------------------
-    def import_definitions(self, doc: Any, vhost: str | None = None) -> dict[str, int]:
+    def import_definitions(self, doc: Any, vhost: str | None = None, source: str | None = None) -> dict[str, int]:
         """Validate everything, then apply; raises BadRequest naming the item and field."""
         if vhost is not None:
             self.vhost(vhost)  # type: ignore[attr-defined]
-        plan = Checker(self, doc, vhost).check()
+        try:
+            plan = Checker(self, doc, vhost).check()
+        except BadRequest as exc:
+            self.log.error("definitions refused", vhost=vhost, source=source, error=exc.reason)
+            raise
+        for what in plan.skipped:
+            self.log.warning("definitions: skipped, as RabbitMQ does (reserved name)", item=what)
         self._apply(plan)
         counts = {k: len(v) for k, v in vars(plan).items()}
-        self.log.info("definitions imported", vhost=vhost, **counts)
+        self.log.info("definitions imported", vhost=vhost, source=source, **counts)
         return counts
 
     def import_definitions_path(self, path: Any) -> dict[str, int]:
@@ -138,7 +145,7 @@ class DefinitionOps:
             except (ValueError, UnicodeDecodeError) as exc:
                 raise BadRequest(f"{f}: not valid JSON: {exc}") from None
             try:
-                counts = self.import_definitions(doc)
+                counts = self.import_definitions(doc, source=str(f))
             except BadRequest as exc:
                 raise BadRequest(f"{f}: {exc.reason}") from None
             for k, v in counts.items():
@@ -154,17 +161,36 @@ class DefinitionOps:
                                v["tags"] if v["tags"] is not None else (vh.tags if vh else []),
                                v["default_queue_type"])
         for u in plan.users:
+            if self._same_user(u):
+                continue  # importing the same file again changes nothing (no new salt for a clear password)
             self.put_user(u["name"], password=u.get("password"), password_hash=u.get("password_hash"),  # type: ignore[attr-defined]
-                          hashing_algorithm=u["hashing_algorithm"], tags=u["tags"], limits=u["limits"])
+                          hashing_algorithm=u["hashing_algorithm"], tags=u["tags"],
+                          limits=u["limits"] if u["limits"] is not None else
+                          (self.users[u["name"]].limits if u["name"] in self.users else None))
         for p in plan.permissions:
+            old = self.access.permissions.get((p["user"], p["vhost"]))
+            if old is not None and (old.configure, old.write, old.read) == (p["configure"], p["write"], p["read"]):
+                continue
             self.set_permissions(p["user"], p["vhost"], p["configure"], p["write"], p["read"])  # type: ignore[attr-defined]
         for p in plan.topic_permissions:
+            old = self.access.topic.get((p["user"], p["vhost"]), {}).get(p["exchange"])
+            if old is not None and (old.write, old.read) == (p["write"], p["read"]):
+                continue
             self.set_topic_permissions(p["user"], p["vhost"], p["exchange"], p["write"], p["read"])  # type: ignore[attr-defined]
         for vhost, limits in plan.vhost_limits:
+            if self.vhosts[vhost].limits == limits:
+                continue
             self.set_vhost_limits(vhost, limits)  # type: ignore[attr-defined]
         for name, value in plan.global_parameters:
+            if name in self.global_parameters and self.global_parameters[name] == value:
+                continue
             self.set_global_parameter(name, value)  # type: ignore[attr-defined]
         for p in plan.policies:
+            vh = self.vhosts[p["vhost"]]
+            old = (vh.operator_policies if p["operator"] else vh.policies).get(p["name"])
+            if old is not None and (old.pattern, old.definition, old.priority, old.apply_to) == (
+                    p["pattern"], p["definition"], p["priority"], p["apply_to"]):
+                continue
             self.set_policy(p["vhost"], p["name"], p["pattern"], p["definition"], p["priority"],  # type: ignore[attr-defined]
                             p["apply_to"], p["operator"])
         for e in plan.exchanges:
@@ -176,3 +202,14 @@ class DefinitionOps:
         for b in plan.bindings:
             self.bind(self.vhosts[b["vhost"]], b["source"], b["kind"], b["destination"], b["routing_key"],  # type: ignore[attr-defined]
                       b["arguments"])
+
+    def _same_user(self, u: dict[str, Any]) -> bool:
+        """The user exists with these credentials, tags and limits (None: limits not in the file)."""
+        from ..auth import passwords
+
+        old = self.users.get(u["name"])
+        if old is None or old.tags != u["tags"] or (u["limits"] is not None and old.limits != u["limits"]):
+            return False
+        if u.get("password") is not None:
+            return passwords.check_password(u["password"], old.password_hash, old.hashing_algorithm)
+        return (old.password_hash, old.hashing_algorithm) == (u.get("password_hash"), u["hashing_algorithm"])

@@ -5,8 +5,11 @@ plan that definitions.py applies; an error names the item and the field."""
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import Any
+
+from pamqp import encode as amqp_encode
 
 from .. import args as qargs
 from .. import policy as pol
@@ -34,6 +37,7 @@ class Plan:
     exchanges: list[dict] = field(default_factory=list)
     queues: list[dict] = field(default_factory=list)
     bindings: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # amq.* queues and exchanges, which RabbitMQ skips
 
 
 class Checker:
@@ -46,6 +50,9 @@ class Checker:
         self.users = set(ops.users)
         self.exchanges: dict[tuple[str, str], dict] = {}  # from the file: (vhost, name) -> item
         self.queues: dict[tuple[str, str], dict] = {}
+        self.limits: dict[str, dict] = {}  # vhost-limits set by the file
+        version = doc.get("rabbitmq_version", doc.get("rabbit_version"))
+        self.version = version if isinstance(version, str) else ""
 
     # -- item access --------------------------------------------------------------------------------
     def items(self, section: str) -> list[tuple[str, dict]]:
@@ -82,9 +89,20 @@ class Checker:
         value = item.get(key, {})
         if value is None:
             return {}
+        if value == []:
+            return {}  # rabbit_definitions:args([]) as RabbitMQ 2.x exported empty tables
         if not isinstance(value, dict):
             raise BadRequest(f"{where}: field '{key}' must be a JSON object, got {value!r}")
+        try:
+            amqp_encode.field_table(value)  # what cannot be stored or sent as an AMQP table is refused now
+        except (TypeError, ValueError, OverflowError, struct.error) as exc:
+            raise BadRequest(f"{where}: field '{key}': not representable as an AMQP table: {exc}") from None
         return value
+
+    def named(self, where: str, kind: str, item: dict, key: str = "name") -> str:
+        """The item's label for errors: its index, kind, name and vhost as given."""
+        vhost = self.scope if self.scope is not None else item.get("vhost")
+        return f"{where} ({kind} '{item.get(key)}' in vhost '{vhost}')"
 
     def vhost_of(self, where: str, item: dict) -> str:
         if self.scope is not None:
@@ -107,7 +125,24 @@ class Checker:
         self.check_exchanges()
         self.check_queues()
         self.check_bindings()
+        self.check_queue_limits()
         return self.plan
+
+    def check_queue_limits(self) -> None:
+        """rabbit_definitions:validate_limits: the file's new queues must fit under the vhost's max-queues
+        (the file's own vhost-limits if it sets them, as they are applied before the queues)."""
+        new: dict[str, set[str]] = {}
+        for q in self.plan.queues:
+            vh = self.ops.vhosts.get(q["vhost"])
+            if vh is None or q["name"] not in vh.queues:
+                new.setdefault(q["vhost"], set()).add(q["name"])
+        for vhost, names in new.items():
+            vh = self.ops.vhosts.get(vhost)
+            limit = self.limits.get(vhost, vh.limits if vh is not None else {}).get("max-queues")
+            current = len(vh.queues) if vh is not None else 0
+            if isinstance(limit, int) and limit >= 0 and current + len(names) > limit:
+                raise BadRequest(f"queues: adding {len(names)} queue(s) to vhost '{vhost}' would exceed its limit "
+                                 f"of {limit} queue(s) (it has {current}); nothing was imported")
 
     def check_vhosts(self) -> None:
         for where, item in self.items("vhosts"):
@@ -132,23 +167,33 @@ class Checker:
         for where, item in self.items("users"):
             name = self.text(where, item, "name", empty=False)
             at = f"{where} (user '{name}')"
-            algorithm = item.get("hashing_algorithm") or passwords.DEFAULT_ALGORITHM
+            # rabbit_auth_backend_internal:hashing_algorithm/2: without the field, md5 for files of
+            # RabbitMQ 3.0-3.5 (rabbitmq_version, else rabbit_version), the default (sha256) otherwise
+            md5_era = self.version.startswith(("3.0.", "3.1.", "3.2.", "3.3.", "3.4.", "3.5."))
+            algorithm = item.get("hashing_algorithm") or (passwords.MD5 if md5_era else passwords.DEFAULT_ALGORITHM)
             entry: dict[str, Any] = {"name": name, "hashing_algorithm": algorithm}
+            if item.get("password") is not None and item.get("password_hash") is not None:
+                raise BadRequest(f"{at}: both 'password' and 'password_hash' are given "
+                                 "(RabbitMQ: both_password_and_password_hash_are_provided)")
             try:
+                if not isinstance(algorithm, str):
+                    raise passwords.HashError(f"field 'hashing_algorithm' must be a string, got {algorithm!r}")
                 passwords.check_algorithm(algorithm)
-                if "password" in item and "password_hash" not in item:
+                if item.get("password") is not None:
                     entry["password"] = self.text(at, item, "password")
                 else:
                     entry["password_hash"] = self.text(at, item, "password_hash", "")
                     passwords.check_hash(entry["password_hash"], algorithm)
             except passwords.HashError as exc:
-                raise BadRequest(f"{at}: {exc}") from None
+                field_ = "hashing_algorithm" if "algorithm" in str(exc) and "bytes" not in str(exc) else "password_hash"
+                raise BadRequest(f"{at}: field '{field_}': {exc}") from None
             try:
                 entry["tags"] = parse_tags(item.get("tags"))
             except ValueError as exc:
                 raise BadRequest(f"{at}: field 'tags': {exc}") from None
             try:
-                entry["limits"] = check_limits(self.table(at, item, "limits"), USER_LIMITS, "user-limits")
+                limits = item.get("limits")
+                entry["limits"] = None if limits is None else check_limits(limits, USER_LIMITS, "user-limits")
             except BadRequest as exc:
                 raise BadRequest(f"{at}: field 'limits': {exc.reason}") from None
             self.users.add(name)
@@ -200,6 +245,7 @@ class Checker:
                 except BadRequest as exc:
                     raise BadRequest(f"{where} (vhost-limits of '{vhost}'): field 'value': {exc.reason}") from None
                 self.plan.vhost_limits.append((vhost, limits))
+                self.limits[vhost] = limits
             elif component == "operator_policy":
                 if not isinstance(value, dict):
                     raise BadRequest(f"{where}: field 'value' must be a JSON object")
@@ -214,7 +260,8 @@ class Checker:
 
     def check_policies(self) -> None:
         for where, item in self.items("policies"):
-            vhost, name = self.vhost_of(where, item), self.text(where, item, "name", empty=False)
+            at = self.named(where, "policy", item)
+            vhost, name = self.vhost_of(at, item), self.text(at, item, "name", empty=False)
             self._policy(where, vhost, name, item, False)
 
     def _fail(self, at: str, exc: AMQPError) -> BadRequest:
@@ -223,8 +270,13 @@ class Checker:
 
     def check_exchanges(self) -> None:
         for where, item in self.items("exchanges"):
-            name, vhost = self.text(where, item, "name", empty=False), self.vhost_of(where, item)
-            at = f"{where} (exchange '{name}' in vhost '{vhost}')"
+            at = self.named(where, "exchange", item)
+            name, vhost = self.text(at, item, "name"), self.vhost_of(at, item)
+            if name == "" or name.startswith("amq."):
+                # rabbit_definitions:add_exchange_int: "Not importing the default exchange" / "Skipping
+                # import of an exchange whose name begins with 'amq.'"
+                self.plan.skipped.append(at)
+                continue
             type_ = self.text(at, item, "type")
             if exchange_class(type_) is None:
                 raise BadRequest(f"{at}: field 'type': unknown exchange type '{type_}'")
@@ -242,11 +294,6 @@ class Checker:
                     qargs.assert_flag_equivalent(*rn, "auto_delete", existing.auto_delete, ex["auto_delete"])
                     qargs.assert_flag_equivalent(*rn, "internal", existing.internal, ex["internal"])
                     qargs.assert_args_equivalent(*rn, existing.arguments, ex["arguments"], ("alternate-exchange",))
-                elif name.startswith("amq."):
-                    if SYSTEM_EXCHANGES.get(name) != type_:
-                        raise BadRequest(f"{at}: field 'name': exchange name '{name}' contains reserved prefix "
-                                         "'amq.*'")
-                    continue  # a standard exchange of a vhost created by this file: it will exist
             except AMQPError as exc:
                 raise self._fail(at, exc) from None
             self._once(self.exchanges, (vhost, name), ex, at)
@@ -254,12 +301,14 @@ class Checker:
 
     def check_queues(self) -> None:
         for where, item in self.items("queues"):
-            name, vhost = self.text(where, item, "name", empty=False), self.vhost_of(where, item)
-            at = f"{where} (queue '{name}' in vhost '{vhost}')"
+            at = self.named(where, "queue", item)
+            name, vhost = self.text(at, item, "name", empty=False), self.vhost_of(at, item)
             q = {"vhost": vhost, "name": name, "durable": self.flag(at, item, "durable", True),
                  "auto_delete": self.flag(at, item, "auto_delete", False), "arguments": self.table(at, item)}
             if name.startswith("amq."):
-                raise BadRequest(f"{at}: field 'name': queue name '{name}' contains reserved prefix 'amq.*'")
+                # rabbit_definitions:add_queue_int: "Skipping import of a queue whose name begins with 'amq.'"
+                self.plan.skipped.append(at)
+                continue
             try:
                 qargs.validate_queue_args(name, vhost, q["arguments"], q["durable"], False, q["auto_delete"])
                 vh = self.ops.vhosts.get(vhost)
@@ -296,7 +345,7 @@ class Checker:
 
     def check_bindings(self) -> None:
         for where, item in self.items("bindings"):
-            vhost = self.vhost_of(where, item)
+            vhost = self.vhost_of(self.named(where, "binding from exchange", item, "source"), item)
             source, dest = self.text(where, item, "source"), self.text(where, item, "destination")
             kind = self.text(where, item, "destination_type")
             at = f"{where} (binding '{source}' -> {kind} '{dest}' in vhost '{vhost}')"

@@ -42,7 +42,8 @@ class TopologyOps:
         _check(access, CONFIGURE, "queue", name)
         if name not in vh.queues:
             # only a new queue counts against the limit, and only a new one has its DLX checked
-            limit = vh.limits.get("max-queues")
+            # Limits bind clients (RabbitMQ checks them in the channel), not the broker's own imports.
+            limit = vh.limits.get("max-queues") if access is not None else None
             if limit is not None and limit >= 0 and len(vh.queues) >= limit:
                 raise ChannelError(ReplyCode.PRECONDITION_FAILED,
                                    f"cannot declare queue '{name}': queue limit in vhost '{vh.name}' ({limit}) "

@@ -7,12 +7,14 @@ from typing import Any
 from ..auth import passwords
 from ..auth.permissions import AccessControl, Permission, PermissionError_, TopicPermission
 from ..auth.users import USER_LIMITS, User, parse_tags
+from ..errors import ReplyCode
 from .errors import BadRequest, NotFound
 from .vhosts import check_limits
 
 
 class UserOps:
     users: dict[str, User]
+    connections: set[Any]
     access: AccessControl
     records: Any
     log: Any
@@ -67,6 +69,9 @@ class UserOps:
 
     def delete_user(self, name: str) -> None:
         self.user(name)
+        for conn in list(self.connections):
+            if conn.user == name and conn.vhost is not None:
+                conn.close(ReplyCode.CONNECTION_FORCED, f"user '{name}' is deleted")
         del self.users[name]
         self.records.delete(("user", name))
         for user, vhost in list(self.access.permissions):

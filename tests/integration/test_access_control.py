@@ -255,3 +255,59 @@ def test_deleting_a_vhost_closes_its_connections_and_deletes_its_objects(amqpd):
     finally:
         close_quietly(c)
     assert q("/") == "%2F"
+
+
+def test_deleting_a_user_closes_its_connections(amqpd):
+    api = amqpd.api
+    api.ok("PUT", "/users/leaver", {"password": "l", "tags": ""})
+    api.ok("PUT", "/permissions/shop/leaver", {"configure": ".*", "write": ".*", "read": ".*"})
+    c = connect(amqpd, "leaver", "l")
+    api.ok("DELETE", "/users/leaver")
+    with pytest.raises(ConnectionClosedByBroker) as e:
+        c.process_data_events(time_limit=2)
+        c.channel()
+    assert e.value.args == (320, "CONNECTION_FORCED - user 'leaver' is deleted")
+    assert api.get("/permissions/shop/leaver").status == 404
+    with pytest.raises(ProbableAuthenticationError):
+        connect(amqpd, "leaver", "l")
+
+
+def test_clearing_permissions_refuses_the_next_operation(amqpd):
+    api = amqpd.api
+    api.ok("PUT", "/users/cleared", {"password": "c", "tags": ""})
+    api.ok("PUT", "/permissions/shop/cleared", {"configure": ".*", "write": ".*", "read": ".*"})
+    c = connect(amqpd, "cleared", "c")
+    try:
+        ch = c.channel()
+        ch.queue_declare("cleared-q")
+        api.ok("DELETE", "/permissions/shop/cleared")
+        assert refused(lambda: ch.queue_declare("cleared-q")) == (403, texts("queue", "cleared-q", "cleared"))
+    finally:
+        close_quietly(c)
+
+
+def test_users_vhosts_permissions_and_limits_survive_restart(broker_factory):
+    b = broker_factory()
+    api = Api(b.http_port)
+    api.ok("PUT", "/vhosts/kept", {"description": "kept vhost", "tags": "a,b"})
+    api.ok("PUT", "/users/keeper", {"password": "k", "tags": "monitoring"})
+    api.ok("PUT", "/permissions/kept/keeper", {"configure": "^k", "write": "^k", "read": "^k"})
+    api.ok("PUT", "/topic-permissions/kept/keeper", {"exchange": "amq.topic", "write": "^k", "read": "^k"})
+    api.ok("PUT", "/vhost-limits/kept/max-queues", {"value": 7})
+    api.ok("PUT", "/user-limits/keeper/max-channels", {"value": 9})
+    before = {p: api.get(p).body for p in ("/vhosts/kept", "/users/keeper", "/permissions/kept/keeper",
+                                            "/topic-permissions/kept/keeper", "/vhost-limits/kept",
+                                            "/user-limits/keeper")}
+    b.stop()
+    b2 = broker_factory(data_dir=b.data_dir)
+    api2 = Api(b2.http_port)
+    after = {p: api2.get(p).body for p in before}
+    assert after == before
+    assert before["/vhosts/kept"]["description"] == "kept vhost" and before["/vhosts/kept"]["tags"] == ["a", "b"]
+    c = connect(b2, "keeper", "k", "kept")
+    try:
+        ch = c.channel()
+        ch.queue_declare("k1")
+        assert refused(lambda: ch.queue_declare("other")) == (403, texts("queue", "other", "keeper", "kept"))
+    finally:
+        close_quietly(c)

@@ -97,3 +97,24 @@ def test_connection_cache_is_emptied_when_permissions_change():
         acc.check_publish("x")
     with pytest.raises(ChannelError):
         acc.check_publish("x")  # a refusal is never cached as allowed
+
+
+def test_topic_answers_are_remembered_per_connection_and_forgotten_on_change():
+    ac = AccessControl()
+    ac.permissions[("t", "/")] = Permission("t", "/", ".*", ".*", ".*")
+    ac.topic[("t", "/")] = {"events": TopicPermission("t", "/", "events", "^a\\.", ".*")}
+    acc = ac.for_connection("t", "/")
+    assert acc.topic_exchanges == frozenset({"events"})
+    acc.check_topic("write", "events", "a.1")
+    acc.check_topic("write", "other", "anything")  # no topic permission on that exchange
+    with pytest.raises(ChannelError):
+        acc.check_topic("write", "events", "b.1")
+    ac.topic[("t", "/")] = {"events": TopicPermission("t", "/", "events", "^b\\.", ".*")}
+    ac.changed()
+    with pytest.raises(ChannelError):
+        acc.check_topic("write", "events", "a.1")  # the remembered answer went with the change
+    acc.check_topic("write", "events", "b.1")
+    ac.topic.clear()
+    ac.changed()
+    assert acc.topic_exchanges == frozenset()
+    acc.check_topic("write", "events", "a.1")

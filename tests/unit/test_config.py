@@ -335,8 +335,8 @@ def test_unknown_key_names_file_line_and_key(conf):
 
 def test_unknown_key_message_starts_with_the_path_given(tmp_path):
     path = tmp_path / "my.conf"
-    path.write_text("management.tcp.port = 15672\n")
-    assert str(error_of(path)) == f"{path}:1: unknown key 'management.tcp.port'"
+    path.write_text("web_stomp.tcp.port = 15674\n")
+    assert str(error_of(path)) == f"{path}:1: unknown key 'web_stomp.tcp.port'"
 
 
 @pytest.mark.parametrize(("line", "problem"), [
