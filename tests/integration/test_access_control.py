@@ -311,3 +311,28 @@ def test_users_vhosts_permissions_and_limits_survive_restart(broker_factory):
         assert refused(lambda: ch.queue_declare("other")) == (403, texts("queue", "other", "keeper", "kept"))
     finally:
         close_quietly(c)
+
+
+def test_first_start_defaults_from_rabbitmq_environment_and_conf(broker_factory):
+    b = broker_factory("default_permissions.configure = ^dev\\.\n"
+                       "default_user_tags.monitoring = true\n",
+                       env={"RABBITMQ_DEFAULT_USER": "admin", "RABBITMQ_DEFAULT_PASS": "s3cret",
+                            "RABBITMQ_DEFAULT_VHOST": "dev"})
+    api = Api(b.http_port, "admin", "s3cret")
+    assert api.ok("GET", "/whoami") == {"name": "admin", "tags": ["monitoring"]}
+    assert api.ok("GET", "/vhosts/dev")["name"] == "dev"
+    with pytest.raises(ProbableAuthenticationError):
+        connect(b, "guest", "guest", "/")
+    c = connect(b, "admin", "s3cret", "dev")
+    try:
+        ch = c.channel()
+        ch.queue_declare("dev.q")
+        assert refused(lambda: ch.queue_declare("prod.q")) == (403, texts("queue", "prod.q", "admin", "dev"))
+    finally:
+        close_quietly(c)
+    b.stop()
+    # as in RabbitMQ, the defaults only seed a new data dir
+    again = broker_factory(data_dir=b.data_dir, env={"RABBITMQ_DEFAULT_USER": "other",
+                                                     "RABBITMQ_DEFAULT_PASS": "x"})
+    assert Api(again.http_port, "admin", "s3cret").get("/whoami").status == 200
+    assert Api(again.http_port, "other", "x").get("/whoami").status == 401
