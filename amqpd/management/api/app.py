@@ -168,3 +168,20 @@ def no_content(status: int = 204) -> web.Response:
 
 def created(existed: bool) -> web.Response:
     return web.Response(status=204 if existed else 201)
+
+
+def require_keys(doc: dict[str, Any], *keys: str) -> None:
+    """RabbitMQ's answer to a body without a required key: 400 "[{key_missing,pattern}]"."""
+    missing = [k for k in keys if k not in doc]
+    if missing:
+        raise OpError("[" + ",".join(f"{{key_missing,{k}}}" for k in missing) + "]")
+
+
+def permissions_json(o: Any, user: str | None = None, vhost: str | None = None) -> list[dict[str, Any]]:
+    return [p.to_json() for (u, v), p in sorted(o.access.permissions.items())
+            if user in (None, u) and vhost in (None, v)]
+
+
+def topic_permissions_json(o: Any, user: str | None = None, vhost: str | None = None) -> list[dict[str, Any]]:
+    return [tp.to_json() for (u, v), by_x in sorted(o.access.topic.items()) if user in (None, u) and vhost in (None, v)
+            for _, tp in sorted(by_x.items())]

@@ -14,6 +14,7 @@ from .app import (
     ops,
     path,
     require_admin,
+    require_keys,
     require_policymaker,
     require_vhost,
     visible_vhosts,
@@ -59,9 +60,7 @@ def _policy_routes(prefix: str, operator: bool) -> None:
         ops(request).existing_vhost(vhost)
         require_policymaker(request, vhost)
         doc = await object_body(request)
-        for key in ("pattern", "definition"):
-            if key not in doc:
-                raise BadRequest(f"[{{key_missing,{key}}}]")
+        require_keys(doc, "pattern", "definition")
         existed = name in _table(ops(request).vhosts[vhost], operator)
         try:
             ops(request).set_policy(vhost, name, doc["pattern"], doc["definition"], doc.get("priority", 0),
@@ -145,8 +144,7 @@ async def put_parameter(request: web.Request) -> web.Response:
     vhost, component, name = path(request, "vhost"), path(request, "component"), path(request, "name")
     require_policymaker(request, vhost)
     doc = await object_body(request)
-    if "value" not in doc:
-        raise BadRequest("[{key_missing,value}]")
+    require_keys(doc, "value")
     existed = any(p["name"] == name for p in _parameters(request, component, [vhost]))
     ops(request).set_parameter(component, vhost, name, doc["value"])
     return created(existed)
@@ -181,8 +179,7 @@ async def get_global(request: web.Request) -> web.Response:
 async def put_global(request: web.Request) -> web.Response:
     require_policymaker(request)
     doc = await object_body(request)
-    if "value" not in doc:
-        raise BadRequest("[{key_missing,value}]")
+    require_keys(doc, "value")
     name = path(request, "name")
     existed = name in ops(request).global_parameters
     ops(request).set_global_parameter(name, doc["value"])

@@ -7,7 +7,18 @@ from typing import Any
 from aiohttp import web
 
 from ...ops.errors import BadRequest, NotFound
-from .app import created, no_content, object_body, ops, path, require_admin, sees_all
+from .app import (
+    created,
+    no_content,
+    object_body,
+    ops,
+    path,
+    permissions_json,
+    require_admin,
+    require_keys,
+    sees_all,
+    topic_permissions_json,
+)
 
 routes_table = web.RouteTableDef()
 
@@ -77,24 +88,21 @@ async def delete_user(request: web.Request) -> web.Response:
 async def user_permissions(request: web.Request) -> web.Response:
     require_admin(request)
     o = ops(request)
-    name = o.user(path(request, "user")).name
-    return web.json_response([p.to_json() for (u, _), p in sorted(o.access.permissions.items()) if u == name])
+    return web.json_response(permissions_json(o, user=o.user(path(request, "user")).name))
 
 
 @routes_table.get("/api/users/{user}/topic-permissions")
 async def user_topic_permissions(request: web.Request) -> web.Response:
     require_admin(request)
     o = ops(request)
-    name = o.user(path(request, "user")).name
-    return web.json_response([tp.to_json() for (u, _), by_x in sorted(o.access.topic.items()) if u == name
-                              for _, tp in sorted(by_x.items())])
+    return web.json_response(topic_permissions_json(o, user=o.user(path(request, "user")).name))
 
 
 # -- permissions ------------------------------------------------------------------------------------
 @routes_table.get("/api/permissions")
 async def list_permissions(request: web.Request) -> web.Response:
     require_admin(request)
-    return web.json_response([p.to_json() for _, p in sorted(ops(request).access.permissions.items())])
+    return web.json_response(permissions_json(ops(request)))
 
 
 def _user_and_vhost(request: web.Request) -> tuple[str, str]:
@@ -121,9 +129,7 @@ async def put_permission(request: web.Request) -> web.Response:
     user, vhost = _user_and_vhost(request)
     o = ops(request)
     existed = (user, vhost) in o.access.permissions
-    missing = [k for k in ("configure", "write", "read") if k not in doc]
-    if missing:
-        raise BadRequest("[" + ",".join(f"{{key_missing,{k}}}" for k in missing) + "]")
+    require_keys(doc, "configure", "write", "read")
     o.set_permissions(user, vhost, doc["configure"], doc["write"], doc["read"])
     return created(existed)
 
@@ -143,8 +149,7 @@ async def delete_permission(request: web.Request) -> web.Response:
 @routes_table.get("/api/topic-permissions")
 async def list_topic_permissions(request: web.Request) -> web.Response:
     require_admin(request)
-    return web.json_response([tp.to_json() for _, by_x in sorted(ops(request).access.topic.items())
-                              for _, tp in sorted(by_x.items())])
+    return web.json_response(topic_permissions_json(ops(request)))
 
 
 @routes_table.get("/api/topic-permissions/{vhost}/{user}")
@@ -161,9 +166,7 @@ async def put_topic_permissions(request: web.Request) -> web.Response:
     require_admin(request)
     doc = await object_body(request)
     user, vhost = _user_and_vhost(request)
-    missing = [k for k in ("exchange", "write", "read") if k not in doc]
-    if missing:
-        raise BadRequest("[" + ",".join(f"{{key_missing,{k}}}" for k in missing) + "]")
+    require_keys(doc, "exchange", "write", "read")
     o = ops(request)
     existed = doc["exchange"] in o.access.topic.get((user, vhost), {})
     o.set_topic_permissions(user, vhost, doc["exchange"], doc["write"], doc["read"])
@@ -206,8 +209,7 @@ async def get_user_limits(request: web.Request) -> web.Response:
 async def put_user_limit(request: web.Request) -> web.Response:
     require_admin(request)
     doc = await object_body(request)
-    if "value" not in doc:
-        raise BadRequest("[{key_missing,value}]")
+    require_keys(doc, "value")
     ops(request).set_user_limits(path(request, "user"), {path(request, "name"): doc["value"]})
     return no_content()
 

@@ -15,8 +15,11 @@ from .app import (
     object_body,
     ops,
     path,
+    permissions_json,
     require_admin,
+    require_keys,
     require_vhost,
+    topic_permissions_json,
     visible_vhosts,
 )
 
@@ -85,8 +88,7 @@ async def vhost_permissions(request: web.Request) -> web.Response:
     require_admin(request)
     name = path(request, "vhost")
     o = ops(request)
-    o.vhost(name)
-    return web.json_response([p.to_json() for (_, v), p in sorted(o.access.permissions.items()) if v == name])
+    return web.json_response(permissions_json(o, vhost=o.vhost(name).name))
 
 
 @routes_table.get("/api/vhosts/{vhost}/topic-permissions")
@@ -94,9 +96,7 @@ async def vhost_topic_permissions(request: web.Request) -> web.Response:
     require_admin(request)
     name = path(request, "vhost")
     o = ops(request)
-    o.vhost(name)
-    return web.json_response([tp.to_json() for (_, v), by_x in sorted(o.access.topic.items()) if v == name
-                              for _, tp in sorted(by_x.items())])
+    return web.json_response(topic_permissions_json(o, vhost=o.vhost(name).name))
 
 
 # -- limits -----------------------------------------------------------------------------------------
@@ -121,8 +121,7 @@ async def get_vhost_limits(request: web.Request) -> web.Response:
 async def put_vhost_limit(request: web.Request) -> web.Response:
     require_admin(request)
     doc = await object_body(request)
-    if "value" not in doc:
-        raise BadRequest("[{key_missing,value}]")
+    require_keys(doc, "value")
     o = ops(request)
     vh = o.existing_vhost(path(request, "vhost"))
     o.set_vhost_limits(vh.name, {**vh.limits, path(request, "name"): doc["value"]})
