@@ -4,6 +4,7 @@ RabbitMQ 3.10's shape (rabbit_mgmt_wm_definitions)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import hashlib
@@ -25,11 +26,16 @@ def rabbit_hash(password: str, h=hashlib.sha256, salt: bytes = b"\x90\x8d\xc6\x0
 
 @pytest.fixture
 def ops(tmp_path):
+    # Queues take the current event loop for their timers; these tests run without a broker around them.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     store = RocksStore(tmp_path / "data", get_logger())
     o = Operations(Config(data_dir=tmp_path / "data"), store)
     o.boot()
     yield o
     store.close()
+    asyncio.set_event_loop(None)
+    loop.close()
 
 
 def doc() -> dict:

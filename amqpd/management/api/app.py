@@ -84,12 +84,12 @@ async def handle(request: web.Request, handler: Callable[[web.Request], Awaitabl
 
 
 def make_app(broker: Any) -> web.Application:
-    from . import definitions, policies, users, vhosts
+    from . import definitions, overview, policies, topology, users, vhosts
 
     app = web.Application(middlewares=[handle], client_max_size=64 * 1024 * 1024)
     app[BROKER] = broker
     app["log"] = get_logger(component="management")
-    for module in (users, vhosts, policies, definitions):
+    for module in (overview, users, vhosts, policies, definitions, topology):
         module.routes(app.router)
     return app
 
