@@ -99,6 +99,10 @@ class Config:
     management_enabled: bool = True
     management_ip: str = "127.0.0.1"
     management_port: int = 15672
+    # management.ssl.*: the HTTP API over HTTPS as well (port 0: no HTTPS listener)
+    management_ssl_port: int = 0
+    management_ssl_ip: str = "127.0.0.1"
+    management_ssl: SSLOptions | None = None
 
 
 class _Invalid(Exception):

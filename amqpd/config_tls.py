@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from .config import ConfigError, SSLOptions, _bool, _int_in, _Invalid, _listener, _nonempty, _path
+from .config import ConfigError, SSLOptions, _bool, _host, _int_in, _Invalid, _listener, _nonempty, _path
 
 __all__ = ["KNOWN_KEYS", "MECHANISMS", "ExtraKeys"]
 
@@ -42,6 +42,7 @@ KNOWN_KEYS = (
     "default_permissions.configure", "default_permissions.write", "default_permissions.read",
     "default_user_tags.administrator", "load_definitions", "definitions.import_backend",
     "definitions.local.path",
+    *(f"management.ssl.{k}" for k in ("port", "ip", *_SSL_PATHS, "password", "verify", "fail_if_no_peer_cert")),
 )
 _EXACT = frozenset(k for k in KNOWN_KEYS if not k.endswith((".1", ".default", ".administrator")))
 _PREFIXES = ("listeners.ssl.", *_LISTS, "default_user_tags.")
@@ -112,6 +113,7 @@ class ExtraKeys:
         self.tags: dict[str, bool] | None = None
         self.where: dict[str, str] = {}  # key (a list's without its .N) -> "file:line" of its last occurrence
         self.first_listener: tuple[str, str] | None = None  # ("file:line", key) of the first TLS listener
+        self.mgmt_ssl: dict[str, object] = {}  # management.ssl.*: HTTPS for the management API
 
     @staticmethod
     def handles(key: str) -> bool:
@@ -156,6 +158,8 @@ class ExtraKeys:
             self.tags[key.removeprefix("default_user_tags.")] = _bool(raw)
         elif key in ("load_definitions", "definitions.local.path"):
             v["load_definitions"] = _readable(raw, self.base, directory_ok=True)
+        elif key.startswith("management.ssl."):
+            self._management_ssl(key.removeprefix("management.ssl."), raw)
         elif key == "definitions.import_backend":
             if raw not in _IMPORT_BACKENDS:
                 raise _Invalid("amqpd imports definitions from the local file system only: "
@@ -174,6 +178,22 @@ class ExtraKeys:
             self.ssl[name] = _enum(("verify_peer", "verify_none"))(raw)
         elif name == "depth":
             self.ssl[name] = _int_in(0, 255)(raw)
+        else:  # pragma: no cover - handles() lets only the names above through
+            raise KeyError(name)
+
+    def _management_ssl(self, name: str, raw: str) -> None:
+        if name == "port":
+            self.values["management_ssl_port"] = _int_in(1, 65535)(raw)
+        elif name == "ip":
+            self.values["management_ssl_ip"] = _host(raw)
+        elif name in _SSL_PATHS:
+            self.mgmt_ssl[name] = _readable(raw, self.base)
+        elif name == "fail_if_no_peer_cert":
+            self.mgmt_ssl[name] = _bool(raw)
+        elif name == "password":
+            self.mgmt_ssl[name] = raw
+        elif name == "verify":
+            self.mgmt_ssl[name] = _enum(("verify_peer", "verify_none"))(raw)
         else:  # pragma: no cover - handles() lets only the names above through
             raise KeyError(name)
 
@@ -199,6 +219,25 @@ class ExtraKeys:
         v["ssl_listeners"] = () if self.ssl_none else tuple(dict.fromkeys(self.ssl_listeners.values()))
         if v["ssl_listeners"]:
             self._check_tls(options)
+        if self.mgmt_ssl or v.get("management_ssl_port"):
+            self._check_management_ssl()
+
+    def _check_management_ssl(self) -> None:
+        """management.ssl.port with a certificate: the HTTP API also listens with HTTPS there."""
+        where = self.where.get("management.ssl.port") or next(
+            w for k, w in self.where.items() if k.startswith("management.ssl."))
+        if not self.values.get("management_ssl_port"):
+            raise ConfigError(f"{where}: management.ssl.* needs management.ssl.port")
+        options = SSLOptions(**self.mgmt_ssl)  # type: ignore[arg-type]
+        if options.certfile is None:
+            raise ConfigError(f"{where}: management.ssl.port needs management.ssl.certfile")
+        from .tls import TLSConfigError, build_context
+
+        try:
+            build_context(options)
+        except TLSConfigError as e:
+            raise ConfigError(f"{where}: management.ssl.{e.key.split('.')[-1]}: {e}") from None
+        self.values["management_ssl"] = options
 
     def _check_tls(self, options: SSLOptions) -> None:
         """A TLS listener needs a certificate and key; build the context once so that a wrong

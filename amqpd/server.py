@@ -88,20 +88,28 @@ class Broker:
 
 
 async def start_management(broker: Broker, log: Any) -> Any:
-    """The HTTP API on management.tcp.ip:port; None when switched off, False when it cannot listen."""
+    """The HTTP API on management.tcp.ip:port (and HTTPS on management.ssl.port); None when switched
+    off, False when it cannot listen."""
     cfg = broker.config
-    if not cfg.management_enabled or not cfg.management_port:
+    https = cfg.management_ssl_port and cfg.management_ssl is not None
+    if not cfg.management_enabled or not (cfg.management_port or https):
         return None
     from .management import ManagementServer
 
-    server = ManagementServer(broker, cfg.management_ip, cfg.management_port)
+    sites = [(cfg.management_ip, cfg.management_port, None)] if cfg.management_port else []
+    if https:
+        from .tls import build_context
+
+        sites.append((cfg.management_ssl_ip, cfg.management_ssl_port, build_context(cfg.management_ssl)))
+    server = ManagementServer(broker, sites)
     try:
         await server.start()
     except OSError as exc:
         log.error("cannot listen", error=str(exc), protocol="http")
+        await server.stop()
         return False
-    for host, port in server.addresses:
-        log.info("listening", address=f"{host}:{port}", protocol="https" if server.ssl_context else "http")
+    for host, port, https in server.addresses:
+        log.info("listening", address=f"{host}:{port}", protocol="https" if https else "http")
     broker.management = server
     return server
 

@@ -11,20 +11,23 @@ from .api.app import make_app
 
 
 class ManagementServer:
-    def __init__(self, broker: Any, host: str, port: int, ssl_context: Any = None) -> None:
+    """One aiohttp application on one or more sites: (host, port, ssl context or None)."""
+
+    def __init__(self, broker: Any, sites: list[tuple[str, int, Any]]) -> None:
         self.broker = broker
-        self.host, self.port, self.ssl_context = host, port, ssl_context
+        self.sites = sites
         self.runner: web.AppRunner | None = None
-        self.addresses: list[tuple[str, int]] = []
+        self.addresses: list[tuple[str, int, bool]] = []  # (host, port, https)
 
     async def start(self) -> None:
         self.runner = web.AppRunner(make_app(self.broker), access_log=None, handle_signals=False)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, self.host, self.port, ssl_context=self.ssl_context,
-                           reuse_address=True, backlog=128)
-        await site.start()
-        server = site._server  # aiohttp keeps the asyncio server here; the bound port is on its sockets
-        self.addresses = [s.getsockname()[:2] for s in server.sockets] if server is not None else []
+        for host, port, ctx in self.sites:
+            site = web.TCPSite(self.runner, host, port, ssl_context=ctx, reuse_address=True, backlog=128)
+            await site.start()
+            server = site._server  # aiohttp keeps the asyncio server here; the bound port is on its sockets
+            if server is not None:
+                self.addresses += [(*s.getsockname()[:2], ctx is not None) for s in server.sockets]
 
     async def stop(self) -> None:
         if self.runner is not None:
