@@ -12,6 +12,7 @@ import ipaddress
 import socket
 import struct
 import sys
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +110,11 @@ class Connection(asyncio.Protocol):
         self.user = ""
         self.vhost: Any = None
         self.access: Any = None  # VhostAccess: this connection's permissions in its vhost, cached
+        # for the management API: bytes in and out, when, and how it authenticated
+        self.recv_oct = 0
+        self.send_oct = 0
+        self.connected_at = 0
+        self.auth_mechanism = ""
         self.channel_max = self.config.channel_max
         self.frame_max = self.config.frame_max
         self.max_body = self.frame_max - 8
@@ -124,6 +130,7 @@ class Connection(asyncio.Protocol):
     # -- asyncio callbacks ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.connected_at = int(time.time() * 1000)  # ms, as the management API reports it
         flow.writable_limits(transport)
         peer = transport.get_extra_info("peername")
         self.peer_host = peer[0] if peer else ""
@@ -135,6 +142,7 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_recv = self.loop.time()
+        self.recv_oct += len(data)  # once per read, not per frame
         if self.state == State.HEADER:
             self._protocol_header(data)
             return
@@ -231,6 +239,7 @@ class Connection(asyncio.Protocol):
     def _write_out(self) -> None:
         out = self.out
         self.out = []
+        self.send_oct += self.out_bytes
         self.out_bytes = 0
         if out and self.transport is not None and not self.transport.is_closing():
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
@@ -329,6 +338,7 @@ class Connection(asyncio.Protocol):
             self._auth_failed(m.mechanism, username, f"user '{username}' can only connect via localhost")
             return
         self.user = username
+        self.auth_mechanism = m.mechanism
         self._user = user
         self.send_method(0, commands.Connection.Tune(channel_max=self.config.channel_max,
                                                      frame_max=self.config.frame_max,
