@@ -46,3 +46,12 @@ def test_unknown_component_is_refused(api):
     r = api.put("/parameters/federation-upstream/%2F/up", {"value": {"uri": "amqp://x"}})
     assert (r.status, r.body) == (400, {"error": "bad_request",
                                         "reason": "Validation failed\n\ncomponent federation-upstream not found\n"})
+
+
+def test_names_are_percent_decoded_once(api):
+    # "%2541" is the encoding of "%41": the vhost is called "50%41", not "50A"
+    assert api.put("/vhosts/50%2541").status == 201
+    assert api.get("/vhosts/50%2541").body["name"] == "50%41"
+    assert api.get("/vhosts/50A").status == 404
+    assert api.put("/vhosts/caf%C3%A9%20bar").status == 201
+    assert api.get("/vhosts/caf%C3%A9%20bar").body["name"] == "café bar"

@@ -8,7 +8,6 @@ import binascii
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -100,8 +99,9 @@ def ops(request: web.Request) -> Any:
 
 
 def path(request: web.Request, name: str) -> str:
-    """A path segment, percent-decoded (%2F is the default vhost)."""
-    return unquote(request.match_info[name])
+    """A path segment; aiohttp has percent-decoded it already (%2F is the default vhost), so a name
+    containing "%41" stays "%41"."""
+    return request.match_info[name]
 
 
 async def body(request: web.Request) -> Any:

@@ -1,0 +1,234 @@
+"""/api/queues: list, declare (PUT), delete (?if-empty, ?if-unused), purge (DELETE .../contents),
+get messages (POST .../get) and a queue's bindings, with RabbitMQ 3.10's JSON and answers."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aiohttp import web
+
+from ...auth.permissions import READ
+from ...errors import AMQPError, ReplyCode
+from ...ops.errors import NotFound, OpError
+from ...protocol.properties import decode_properties
+from . import listing
+from .app import NotAuthorised, object_body, ops, path
+from .connections import conn_name, jsonable
+from .health import node_name
+from .topology import (
+    API_CONN,
+    Refused,
+    boolean,
+    direct,
+    require,
+    table,
+    vhost_bindings,
+    vhost_for_change,
+    vhost_of,
+    vhosts_in_scope,
+)
+
+routes_table = web.RouteTableDef()
+
+# basic properties in the order RabbitMQ's management renders them (the reverse of the AMQP order)
+PROPERTY_NAMES = ("cluster_id", "app_id", "user_id", ("message_type", "type"), "timestamp", "message_id",
+                  "expiration", "reply_to", "correlation_id", "priority", "delivery_mode", "headers",
+                  "content_encoding", "content_type")
+ACKMODES = {  # ackmode -> (settle: ack/reject, requeue)
+    "ack_requeue_true": ("ack", True), "ack_requeue_false": ("ack", False),
+    "reject_requeue_true": ("reject", True), "reject_requeue_false": ("reject", False),
+}
+
+
+def queue_json(q: Any, details: bool = False) -> dict[str, Any]:
+    settings = q.settings
+    consumers = len(q.consumers)
+    ready = q.message_count
+    out: dict[str, Any] = {
+        "arguments": jsonable(q.arguments),
+        "auto_delete": q.auto_delete,
+        "consumer_capacity": 0 if not consumers else 1.0,
+        "consumer_utilisation": 0 if not consumers else 1.0,
+        "consumers": consumers,
+        "durable": q.durable,
+        "effective_policy_definition": jsonable(settings.effective_definition),
+        "exclusive": q.exclusive_owner is not None,
+    }
+    if not q.quorum:
+        ex_consumer = q.exclusive_consumer
+        out["exclusive_consumer_tag"] = ex_consumer.tag if ex_consumer is not None else None
+    out.update({
+        "message_bytes_ready": q.ready.bytes,
+        "messages": ready + q.unacked,
+        "messages_ready": ready,
+        "messages_unacknowledged": q.unacked,
+        "name": q.name,
+        "node": node_name(),
+        "operator_policy": settings.operator_policy,
+        "policy": settings.policy,
+    })
+    if q.exclusive_owner is not None and getattr(q.exclusive_owner, "transport", None) is not None:
+        owner = q.exclusive_owner
+        peer = owner.transport.get_extra_info("peername") or ("", 0)
+        out["owner_pid_details"] = {"name": conn_name(owner), "peer_port": peer[1], "peer_host": peer[0]}
+    holder = getattr(q, "_holder", None) if q.single_active else None
+    tag = holder.tag if holder is not None else None
+    if q.quorum:
+        out.update({"leader": node_name(), "members": [node_name()], "online": [node_name()],
+                    "single_active_consumer_ctag": tag})
+    else:
+        out["single_active_consumer_tag"] = tag
+    out.update({"state": "running", "type": "quorum" if q.quorum else "classic", "vhost": q.vhost.name})
+    if details:
+        out.update({"consumer_details": [], "deliveries": [], "incoming": []})
+    return out
+
+
+def _queue(request: web.Request) -> tuple[Any, Any]:
+    vh = vhost_of(request)
+    q = vh.queues.get(path(request, "name"))
+    if q is None:
+        raise NotFound(path(request, "name"))
+    return vh, q
+
+
+@routes_table.get("/api/queues")
+@routes_table.get("/api/queues/{vhost}")
+async def list_queues(request: web.Request) -> web.Response:
+    items = [queue_json(q) for vh in vhosts_in_scope(request) for q in list(vh.queues.values())]
+    return listing.respond(request, items)
+
+
+@routes_table.get("/api/queues/{vhost}/{name}")
+async def get_queue(request: web.Request) -> web.Response:
+    _, q = _queue(request)
+    return listing.respond_one(request, queue_json(q, details=True))
+
+
+@routes_table.put("/api/queues/{vhost}/{name}")
+async def put_queue(request: web.Request) -> web.Response:
+    vh, access = vhost_for_change(request)
+    doc = await object_body(request)
+    name = path(request, "name")
+    durable = boolean(doc, "durable")
+    auto_delete = boolean(doc, "auto_delete")
+    arguments = table(doc)
+    existed = name in vh.queues
+    direct(ops(request).declare_queue, vh, name, durable=durable, auto_delete=auto_delete,
+           arguments=arguments, conn=API_CONN, access=access)
+    return web.Response(status=204 if existed else 201)
+
+
+@routes_table.delete("/api/queues/{vhost}/{name}")
+async def delete_queue(request: web.Request) -> web.Response:
+    vh, q = _queue(request)
+    access = ops(request).access.for_connection(request["user"].name, vh.name)
+    direct(ops(request).delete_queue, vh, q.name, if_unused=request.query.get("if-unused") == "true",
+           if_empty=request.query.get("if-empty") == "true", conn=API_CONN, access=access)
+    return web.Response(status=204)
+
+
+@routes_table.delete("/api/queues/{vhost}/{name}/contents")
+async def purge_queue(request: web.Request) -> web.Response:
+    vh, q = _queue(request)
+    access = ops(request).access.for_connection(request["user"].name, vh.name)
+    direct(ops(request).purge_queue, vh, q.name, conn=API_CONN, access=access)
+    return web.Response(status=204)
+
+
+@routes_table.get("/api/queues/{vhost}/{name}/bindings")
+async def queue_bindings(request: web.Request) -> web.Response:
+    vh, q = _queue(request)
+    return listing.respond(request, vhost_bindings(vh, destination=q))
+
+
+# -- get messages ---------------------------------------------------------------------------------------
+def properties_json(header: bytes) -> Any:
+    props = decode_properties(header)
+    out: dict[str, Any] = {}
+    for spec in PROPERTY_NAMES:
+        attr, key = spec if isinstance(spec, tuple) else (spec, spec)
+        value = getattr(props, attr, None)
+        if value is None or value == "" and attr == "cluster_id":
+            continue
+        out[key] = jsonable(value)
+    return out or []  # an empty proplist, as RabbitMQ renders it
+
+
+def _int(doc: dict[str, Any], key: str) -> int:
+    value = doc[key]
+    if isinstance(value, bool):
+        raise OpError(["not_integer", value])
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    raise OpError(["not_integer", value])
+
+
+def _message_json(q: Any, entry: Any, encoding: str, truncate: int | None) -> dict[str, Any]:
+    msg = q.with_delivery_count(entry) if q.quorum else entry.msg
+    header, body = msg.content()
+    payload = body if truncate is None else body[:max(truncate, 0)]
+    text = None
+    if encoding == "auto":
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+    return {"payload_bytes": len(body), "redelivered": entry.redelivered, "exchange": msg.exchange,
+            "routing_key": msg.routing_key, "message_count": q.message_count,
+            "properties": properties_json(header),
+            "payload": text if text is not None else base64.b64encode(payload).decode("ascii"),
+            "payload_encoding": "string" if text is not None else "base64"}
+
+
+@routes_table.post("/api/queues/{vhost}/{name}/get")
+async def get_messages(request: web.Request) -> web.Response:
+    vh = vhost_of(request)
+    doc = await object_body(request)
+    require(doc, "ackmode", "count", "encoding")
+    count = _int(doc, "count")
+    ackmode = doc["ackmode"]
+    if ackmode not in ACKMODES:
+        raise OpError(["unsupported_ackmode", ackmode])
+    encoding = doc["encoding"]
+    if encoding not in ("auto", "base64"):
+        raise OpError("Unsupported encoding. Please use auto or base64.")
+    truncate = _int(doc, "truncate") if doc.get("truncate") not in (None, "") else None
+    access = ops(request).access.for_connection(request["user"].name, vh.name)
+    try:
+        q = ops(request).lookup_queue(vh, path(request, "name"), READ, conn=API_CONN, access=access)
+    except AMQPError as exc:  # rabbit_mgmt_util:with_channel
+        if exc.reply_code == ReplyCode.NOT_FOUND:
+            raise Refused(404, "not_found", exc.reply_text) from None
+        if exc.reply_code == ReplyCode.ACCESS_REFUSED:
+            raise NotAuthorised(exc.reply_text) from None
+        raise Refused(400, "bad_request", f"{exc.reply_code} {exc.reply_text}") from None
+    settle, requeue = ACKMODES[ackmode]
+    taken, out = [], []
+    for _ in range(max(count, 0)):
+        entry = q.take()
+        if entry is None:
+            break
+        if q.store is not None:
+            q.delivering(entry)
+        out.append(_message_json(q, entry, encoding, truncate))
+        if settle == "ack" and not requeue:
+            q.delivered(entry, True)  # basic.get and ack: gone
+        else:
+            q.delivered(entry, False)
+            taken.append(entry)
+    if taken:
+        # settled together at the end, as the management plugin's channel does: acked-and-requeued
+        # messages come back when its channel closes, rejected ones with basic.reject
+        if requeue:
+            q.requeue(taken, consumer_gone=settle == "ack")
+        else:
+            q.reject(taken)
+    return web.json_response(out)
+
+
+def routes(router: web.UrlDispatcher) -> None:
+    router.add_routes(routes_table)
