@@ -94,6 +94,13 @@ def make_app(broker: Any) -> web.Application:
 
 
 # -- helpers for the resource modules ---------------------------------------------------------------
+def node_name() -> str:
+    """This node's name in the API's answers (RabbitMQ's rabbit@host): amqpd@<short host name>."""
+    from ...connection import default_cluster_name
+
+    return default_cluster_name()
+
+
 def ops(request: web.Request) -> Any:
     return request.app[BROKER].ops
 

@@ -18,16 +18,10 @@ from ...channel import OPEN as CH_OPEN
 from ...errors import ReplyCode
 from ...ops.errors import NotFound
 from . import listing
-from .app import BROKER, NotAuthorised, is_admin, no_content, ops, path, require_vhost, sees_all
+from .app import BROKER, NotAuthorised, is_admin, no_content, node_name, ops, path, require_vhost, sees_all
 
 routes_table = web.RouteTableDef()
 DEFAULT_CLOSE_REASON = "Closed via management plugin"
-
-
-def node_name() -> str:
-    from ...connection import default_cluster_name
-
-    return default_cluster_name()
 
 
 def jsonable(value: Any) -> Any:

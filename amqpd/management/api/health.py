@@ -17,16 +17,10 @@ from ...message import Message
 from ...ops.errors import NotFound
 from ...protocol.properties import encode_header, parse_header
 from ...router import route
-from .app import BROKER, NotAuthorised, error, is_admin, ops, path
+from .app import BROKER, NotAuthorised, error, is_admin, node_name, ops, path
 
 routes_table = web.RouteTableDef()
 ALIVENESS_QUEUE = "aliveness-test"
-
-
-def node_name() -> str:
-    from ...connection import default_cluster_name
-
-    return default_cluster_name()
 
 
 def ok(**extra: Any) -> web.Response:

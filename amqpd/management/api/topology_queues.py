@@ -13,9 +13,8 @@ from ...errors import AMQPError, ReplyCode
 from ...ops.errors import NotFound, OpError
 from ...protocol.properties import decode_properties
 from . import listing
-from .app import NotAuthorised, object_body, ops, path
+from .app import NotAuthorised, node_name, object_body, ops, path
 from .connections import conn_name, jsonable
-from .health import node_name
 from .topology import (
     API_CONN,
     Refused,

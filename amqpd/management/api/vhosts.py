@@ -12,6 +12,7 @@ from .app import (
     BROKER,
     created,
     no_content,
+    node_name,
     object_body,
     ops,
     path,
@@ -26,12 +27,6 @@ from .app import (
 routes_table = web.RouteTableDef()
 
 
-def node_name(request: web.Request) -> str:
-    from ...connection import default_cluster_name
-
-    return default_cluster_name()
-
-
 def vhost_json(request: web.Request, vh: Any) -> dict[str, Any]:
     ready = sum(len(q.ready) for q in vh.queues.values())
     unacked = sum(q.unacked for q in vh.queues.values())
@@ -40,7 +35,7 @@ def vhost_json(request: web.Request, vh: Any) -> dict[str, Any]:
         "default_queue_type": vh.default_queue_type or "undefined",
         "metadata": {"description": vh.description, "tags": list(vh.tags)},
         "tracing": vh.name in request.app[BROKER].config.trace_vhosts,
-        "cluster_state": {node_name(request): "running"},
+        "cluster_state": {node_name(): "running"},
         "messages": ready + unacked, "messages_ready": ready, "messages_unacknowledged": unacked,
     }
 
