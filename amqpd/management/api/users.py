@@ -155,10 +155,10 @@ async def list_topic_permissions(request: web.Request) -> web.Response:
 @routes_table.get("/api/topic-permissions/{vhost}/{user}")
 async def get_topic_permissions(request: web.Request) -> web.Response:
     require_admin(request)
-    by_x = ops(request).access.topic.get((path(request, "user"), path(request, "vhost")))
-    if not by_x:
+    items = topic_permissions_json(ops(request), user=path(request, "user"), vhost=path(request, "vhost"))
+    if not items:
         raise NotFound("topic permission")
-    return web.json_response([tp.to_json() for _, tp in sorted(by_x.items())])
+    return web.json_response(items)
 
 
 @routes_table.put("/api/topic-permissions/{vhost}/{user}")
