@@ -20,6 +20,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--log-format", metavar="F", help="plaintext|json")
     p.add_argument("--management-port", type=int, metavar="N",
                    help="HTTP API port (default 15672; 0 switches the API off)")
+    p.add_argument("--prometheus-port", type=int, metavar="N",
+                   help="Prometheus metrics port (default 15692; 0 switches them off)")
     return p.parse_args(argv)
 
 
@@ -28,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(ns.config, overrides={"bind": ns.bind, "port": ns.port, "data_dir": ns.data_dir,
                                                    "log_level": ns.log_level, "log_format": ns.log_format,
-                                                   "management_port": ns.management_port})
+                                                   "management_port": ns.management_port,
+                                                   "prometheus_port": ns.prometheus_port})
     except ConfigError as exc:
         print(f"amqpd: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -103,6 +103,12 @@ class Config:
     management_ssl_port: int = 0
     management_ssl_ip: str = "127.0.0.1"
     management_ssl: SSLOptions | None = None
+    # statistics (amqpd/stats/): how often rates are sampled, in ms
+    collect_statistics_interval: int = 5000
+    # Prometheus exposition (management/prometheus.py): prometheus.tcp.ip/port; port 0 switches it off
+    prometheus_ip: str = "127.0.0.1"
+    prometheus_port: int = 15692
+    prometheus_per_object: bool = False  # prometheus.return_per_object_metrics: /metrics as /metrics/per-object
 
 
 class _Invalid(Exception):
@@ -288,8 +294,12 @@ _SIMPLE_KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
     "amqpd.trace.vhosts": ("trace_vhosts", _vhost_list),
     "consumer_timeout": ("consumer_timeout", _int_in(1, 2**53)),
     "management.tcp.port": ("management_port", _int_in(0, 65535)),
+    "collect_statistics_interval": ("collect_statistics_interval", _int_in(100, _MAX_INT32)),
+    "prometheus.tcp.port": ("prometheus_port", _int_in(0, 65535)),
     "management.tcp.ip": ("management_ip", _host),
     "amqpd.management.enabled": ("management_enabled", _bool),
+    "prometheus.tcp.ip": ("prometheus_ip", _host),
+    "prometheus.return_per_object_metrics": ("prometheus_per_object", _bool),
 }
 _OTHER_KEYS = (
     "listeners.tcp", "loopback_users", "log.console", "vm_memory_high_watermark.relative",
@@ -423,6 +433,7 @@ _ENV_VARS: dict[str, tuple[str, Callable[[str], object]]] = {
     "AMQPD_DEFAULT_USER": ("default_user", _nonempty),
     "AMQPD_DEFAULT_PASS": ("default_pass", _nonempty),
     "AMQPD_MANAGEMENT_PORT": ("management_port", _int_in(0, 65535)),
+    "AMQPD_PROMETHEUS_PORT": ("prometheus_port", _int_in(0, 65535)),
 }
 _FLAGS: dict[str, Callable[[str], object]] = {
     "bind": _host,
@@ -431,6 +442,7 @@ _FLAGS: dict[str, Callable[[str], object]] = {
     "log_level": _log_level,
     "log_format": _log_format,
     "management_port": _int_in(0, 65535),
+    "prometheus_port": _int_in(0, 65535),
 }
 
 

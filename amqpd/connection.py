@@ -91,6 +91,7 @@ def server_properties(config: Any, cluster_name: str | None = None) -> dict[str,
 class Connection(asyncio.Protocol):
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
+        self.stats = broker.ops.stats  # node counters: churn, authentication attempts (amqpd/stats/)
         self.config = broker.config
         self.loop = asyncio.get_event_loop()
         self.transport: asyncio.Transport | None = None
@@ -113,6 +114,8 @@ class Connection(asyncio.Protocol):
         # for the management API: bytes in and out, when, and how it authenticated
         self.recv_oct = 0
         self.send_oct = 0
+        self.recv_cnt = 0  # socket reads and writes, not frames
+        self.send_cnt = 0
         self.connected_at = 0
         self.auth_mechanism = ""
         self.channel_max = self.config.channel_max
@@ -143,6 +146,7 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._last_recv = self.loop.time()
         self.recv_oct += len(data)  # once per read, not per frame
+        self.recv_cnt += 1
         if self.state == State.HEADER:
             self._protocol_header(data)
             return
@@ -209,6 +213,10 @@ class Connection(asyncio.Protocol):
         if self._flush_handle is not None:
             self._flush_handle.cancel()
         self.broker.connections.discard(self)
+        if self.vhost is not None:  # its octets stay in the vhost's totals
+            self.stats.connection_closed += 1
+            self.vhost.counters.recv_oct += self.recv_oct
+            self.vhost.counters.send_oct += self.send_oct
         if was_open:
             self.log.info("connection closed", user=self.user, reason=str(exc) if exc else "closed")
 
@@ -242,6 +250,7 @@ class Connection(asyncio.Protocol):
         self.send_oct += self.out_bytes
         self.out_bytes = 0
         if out and self.transport is not None and not self.transport.is_closing():
+            self.send_cnt += 1
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
             self._sent = True
 
@@ -317,6 +326,7 @@ class Connection(asyncio.Protocol):
             known = m.mechanism in MECHANISMS or m.mechanism == "EXTERNAL"
             raise ConnectionError(ReplyCode.COMMAND_INVALID, f"{'invalid' if known else 'unknown'} "
                                   f"authentication mechanism '{m.mechanism}'", 10, 11)
+        self.stats.auth_attempts += 1
         if m.mechanism == "EXTERNAL":
             # The user named by the client certificate, without a password; the response is ignored.
             username, refusal = tls.external_login(self.config, self.transport)
@@ -345,6 +355,7 @@ class Connection(asyncio.Protocol):
                                                      heartbeat=self.config.heartbeat))
 
     def _auth_failed(self, mechanism: str, username: str, why: str) -> None:
+        self.stats.auth_failed += 1
         self.log.warning("authentication failed", user=username, mechanism=mechanism, reason=why)
         if self.capabilities.get("authentication_failure_close"):
             self.send_method(0, commands.Connection.Close(
@@ -386,6 +397,7 @@ class Connection(asyncio.Protocol):
         self.access = ops.access.for_connection(self.user, name)
         self.log = self.log.bind(vhost=vhost.name, user=self.user)
         self.send_method(0, commands.Connection.OpenOk())
+        self.stats.connection_created += 1
         self.log.info("connection opened", client=str(self.client_properties.get("product", "")))
 
     def _count(self, match: Callable[[Connection], bool], channels: bool = False) -> int:

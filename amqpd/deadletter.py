@@ -292,6 +292,8 @@ def dead_letter(queue: Queue, msgs: list[Message], reason: str) -> None:
     A missing exchange drops them (RabbitMQ checks at the moment of death, not at declare).
     """
     vhost = queue.vhost
+    dead = vhost.counters.dead_lettered
+    dead[reason] = dead.get(reason, 0) + len(msgs)
     ex = vhost.exchanges.get(queue.dlx)
     if ex is None:
         vhost.log.debug("dead-letter exchange missing; message dropped", queue=queue.name,

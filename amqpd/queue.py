@@ -75,6 +75,10 @@ class Queue:
         self.exclusive_consumer: Consumer | None = None
         self.unacked = 0
         self.next_seq = 1
+        self.seq_skip = 0  # sequence numbers not from a publish (recovered, requeued at the back): stats
+        # statistics (amqpd/stats/counters.py)
+        self.n_deliver = self.n_deliver_no_ack = self.n_redeliver = self.n_ack = 0
+        self.n_get = self.n_get_no_ack = self.n_get_empty = 0
         self.had_consumer = False
         self.deleted = False
         self._scheduled = False
@@ -429,6 +433,7 @@ class Queue:
     def settle(self, entry: QEntry) -> None:
         """An unacked delivery was acked."""
         self.unacked -= 1
+        self.n_ack += 1
         self._drop(entry)
 
     def reject(self, entries: list[QEntry]) -> None:
@@ -472,6 +477,7 @@ class Queue:
                 for entry in entries:
                     old_seq, entry.seq, entry.returned = entry.seq, self.next_seq, 0
                     self.next_seq += 1
+                    self.seq_skip += 1
                     if self.store is not None and (entry.msg.persistent or self.quorum):
                         self.store.move(self, entry, old_seq)
                 self.ready.append_all(entries)

@@ -15,6 +15,7 @@ from .errors import ReplyCode
 from .log import get_logger
 from .memory import MemoryMonitor
 from .ops import Operations, OpError
+from .stats.sampler import Sampler
 from .store import Store
 from .store.rocks import RocksStore, StoreError
 
@@ -30,6 +31,7 @@ class Broker:
         self.servers: list[asyncio.base_events.Server] = []
         self.memory_alarm = False
         self.management: Any = None  # the HTTP API server (management/), when enabled
+        self.prometheus: Any = None  # the Prometheus exposition (management/prometheus/), when enabled
 
 
     def set_memory_alarm(self, on: bool) -> None:
@@ -114,6 +116,27 @@ async def start_management(broker: Broker, log: Any) -> Any:
     return server
 
 
+async def start_prometheus(broker: Broker, log: Any) -> Any:
+    """The Prometheus exposition on prometheus.tcp.ip:port; None when switched off, False when it cannot
+    listen."""
+    cfg = broker.config
+    if not cfg.prometheus_port:
+        return None
+    from .management.prometheus import PrometheusServer
+
+    server = PrometheusServer(broker, cfg.prometheus_ip, cfg.prometheus_port)
+    try:
+        await server.start()
+    except OSError as exc:
+        log.error("cannot listen", error=str(exc), protocol="prometheus")
+        await server.stop()
+        return False
+    for host, port in server.addresses:
+        log.info("listening", address=f"{host}:{port}", protocol="prometheus")
+    broker.prometheus = server
+    return server
+
+
 def open_store(config: Config, log: Any) -> RocksStore:
     store = RocksStore(config.data_dir, log)
     store.page_threshold = config.queue_index_threshold
@@ -149,15 +172,25 @@ async def serve(config: Config) -> int:
     if management is False:
         store.close()
         return 1
-    try:
-        await broker.start()
-    except OSError as exc:
-        log.error("cannot listen", error=str(exc))
+    prometheus = await start_prometheus(broker, log)
+    if prometheus is False:
         if management is not None:
             await management.stop()
         store.close()
         return 1
+    try:
+        await broker.start()
+    except OSError as exc:
+        log.error("cannot listen", error=str(exc))
+        for http in (management, prometheus):
+            if http is not None:
+                await http.stop()
+        store.close()
+        return 1
     monitor.start(loop)
+    sampler = Sampler(broker, config.collect_statistics_interval)
+    broker.ops.stats.sampler = sampler
+    sampler.start()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -166,8 +199,10 @@ async def serve(config: Config) -> int:
     await stop.wait()
     broker.log.info("shutting down")
     monitor.stop()
-    if management is not None:
-        await management.stop()
+    sampler.stop()
+    for http in (management, prometheus):
+        if http is not None:
+            await http.stop()
     await broker.shutdown()
     store.close()
     return 0

@@ -12,6 +12,7 @@ from .exchanges import Binding, Exchange, exchange_class
 from .exchanges.default import DefaultExchange
 from .log import get_logger
 from .queue import Queue
+from .stats import VhostCounters
 
 STANDARD_EXCHANGES = (
     ("amq.direct", "direct"), ("amq.fanout", "fanout"), ("amq.topic", "topic"),
@@ -56,6 +57,7 @@ class VHost:
         self.paging = False
         self.log = get_logger(vhost=name)
         self.logged_dl_cycles: set[tuple] = set()  # dead-letter cycles are logged once each
+        self.counters = VhostCounters()  # what closed channels counted, dead-lettering, queue churn
         self.queues: dict[str, Queue] = {}
         self.reply_channels: dict[str, Any] = {}  # direct reply-to tokens -> requesting channel
         self.exchanges: dict[str, Exchange] = {"": DefaultExchange("", lookup=self.queues.get)}
@@ -211,6 +213,7 @@ class VHost:
             if not name:
                 raise ChannelError(ReplyCode.NOT_FOUND, f"no queue '' in vhost '{self.name}'")
             return self.queue(name, conn)
+        self.counters.queue_declared += 1
         existing = self.queues.get(name)
         if existing is not None:
             # RabbitMQ's check_exclusive_access: another connection's exclusive queue, or a redeclare
@@ -228,6 +231,7 @@ class VHost:
         q = Queue(self, name, durable=durable, exclusive_owner=conn if exclusive else None,
                   auto_delete=auto_delete, arguments=arguments)
         self.queues[name] = q
+        self.counters.queue_created += 1
         if exclusive:
             conn.exclusive_queues.add(q)
         if durable and not exclusive:
@@ -246,6 +250,7 @@ class VHost:
         if q.deleted or self.queues.get(q.name) is not q:
             return 0
         q.deleted = True
+        self.counters.queue_deleted += 1
         q.stop_timers()
         del self.queues[q.name]
         count = q.purge()

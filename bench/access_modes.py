@@ -183,7 +183,8 @@ class Amqpd:
                         f"ssl_options.keyfile = {certs['key']}\n")
         self.ca = certs["ca"]
         self.server = AmqpdServer(False, prefix="amqpd-access-", src=src,
-                                  extra_args=("--config", str(conf), "--management-port", str(self.mgmt_port)))
+                                  extra_args=("--config", str(conf), "--management-port", str(self.mgmt_port),
+                                              "--prometheus-port", "0"))
         self.api = Api(f"http://127.0.0.1:{self.mgmt_port}")
 
     def start(self) -> None:

@@ -117,6 +117,7 @@ class AmqpdServer:
             "--data-dir",
             str(self.data_dir),
             *(["--management-port", "0"] if "--management-port" not in self.extra_args else []),
+            *(["--prometheus-port", "0"] if "--prometheus-port" not in self.extra_args else []),
             *self.extra_args,
         ]
         with open(self.log_path, "wb") as logf:

@@ -57,6 +57,7 @@ from loadclients import (  # noqa: E402
     read_report,
 )
 from loadscenarios import SCENARIOS, Spec, cleanup_ops, make_spec, setup_ops  # noqa: E402
+from observer import Observer  # noqa: E402
 
 
 def control(url: str, ops: list, timeout: float) -> None:
@@ -426,6 +427,8 @@ def parse_args(argv=None):
     ap.add_argument("--quick", action="store_true", help="small N everywhere (smoke test)")
     ap.add_argument("--ceiling", action="store_true", help="only measure the load generator's ceiling")
     ap.add_argument("--no-ceiling", action="store_true", help="skip the ceiling measurement at the start")
+    ap.add_argument("--observe", action="store_true", help="management API and Prometheus on, polled every "
+                    "second during each run (amqpd: private ports; RabbitMQ: :15672 and :15692)")
     args = ap.parse_args(argv)
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     bad = [s for s in args.scenarios if s not in SCENARIOS]
@@ -478,7 +481,10 @@ def main(argv=None) -> int:
                 port = parse_url(url)[1]
                 if label == "amqpd" and args.start_amqpd:
                     stop_server()
-                    server[0] = AmqpdServer(False, prefix="amqpd-loadgen-", src=args.amqpd_src)
+                    api_port, metrics_port = (free_port(), free_port()) if args.observe else (0, 0)
+                    server[0] = AmqpdServer(False, prefix="amqpd-loadgen-", src=args.amqpd_src,
+                                            extra_args=("--management-port", str(api_port),
+                                                        "--prometheus-port", str(metrics_port)))
                     server[0].start()
                     url, pid = server[0].url, server[0].proc.pid
 
@@ -489,7 +495,17 @@ def main(argv=None) -> int:
 
                     def pid_fn(pid=pid):
                         return pid if pid and os.path.exists(f"/proc/{pid}") else None
-                r = run_scenario(sc, label, url, pid_fn, args)
+                if args.observe:
+                    host = parse_url(url)[0]
+                    if label == "amqpd" and args.start_amqpd:
+                        bases = (f"http://{host}:{api_port}", f"http://{host}:{metrics_port}")
+                    else:
+                        bases = (f"http://{host}:15672", f"http://{host}:15692")
+                    with Observer(*bases) as observer:
+                        r = run_scenario(sc, label, url, pid_fn, args)
+                    log(f"  {sc} {label} {observer.summary()}")
+                else:
+                    r = run_scenario(sc, label, url, pid_fn, args)
                 out(line(r))
                 for e in r.errors:
                     log(f"  {r.scenario} {r.label}: {e}")

@@ -52,6 +52,7 @@ class Broker:
     external: bool = False
     vhost: str = "/"
     http_port: int = 0  # the management HTTP API
+    metrics_port: int = 0  # the Prometheus exposition
     extra_args: list[str] = field(default_factory=list)
 
     @property
@@ -87,9 +88,9 @@ def start_amqpd(tmp: Path, conf: str | None = None, port: int | None = None, dat
                 extra_args: list[str] | None = None, env: dict | None = None) -> Broker:
     port = port or free_port()
     data_dir = data_dir or (tmp / "data")
-    http_port = free_port()
+    http_port, metrics_port = free_port(), free_port()
     args = [sys.executable, "-m", "amqpd", "--bind", "127.0.0.1", "--port", str(port),
-            "--data-dir", str(data_dir), "--management-port", str(http_port)]
+            "--data-dir", str(data_dir), "--management-port", str(http_port), "--prometheus-port", str(metrics_port)]
     if conf is not None:
         conf_path = tmp / f"amqpd-{uuid.uuid4().hex[:6]}.conf"
         conf_path.write_text(conf)
@@ -100,7 +101,8 @@ def start_amqpd(tmp: Path, conf: str | None = None, port: int | None = None, dat
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             env={**os.environ, **(env or {})})
     log.close()
-    broker = Broker("127.0.0.1", port, data_dir, proc, log_path, extra_args=extra_args or [], http_port=http_port)
+    broker = Broker("127.0.0.1", port, data_dir, proc, log_path, extra_args=extra_args or [], http_port=http_port,
+                    metrics_port=metrics_port)
     try:
         wait_for_port("127.0.0.1", port, 20, proc)
     except Exception:

@@ -103,6 +103,12 @@ class Channel:
         # firehose (trace.py): set up only on channels of a traced vhost
         self.tracer: Any = None
         self.consumer_class: type[Consumer] = Consumer
+        # statistics (amqpd/stats/): plain counters, read by the sampler and the management API
+        self.n_publish = self.n_return = self.n_drop = 0
+        self.n_deliver = self.n_deliver_no_ack = self.n_redeliver = self.n_ack = 0
+        self.n_get = self.n_get_no_ack = self.n_get_empty = 0
+        conn.stats.channel_created += 1
+        self._counted = False
         if self.vhost.name in conn.config.trace_vhosts:
             trace.install(self)
 
@@ -298,9 +304,18 @@ class Channel:
                 rejected = True
             elif q.throttling:
                 flow.hold(self.conn, q)
-        if not queues and not self._direct_reply(pub, msg) and pub.mandatory:
+        self.n_publish += 1
+        ex.n_in += 1
+        if queues:
+            ex.n_out += 1
+        elif self._direct_reply(pub, msg):
+            ex.n_out += 1
+        elif pub.mandatory:
+            self.n_return += 1
             self.send_content(commands.Basic.Return(reply_code=312, reply_text="NO_ROUTE",
                                                     exchange=pub.exchange, routing_key=pub.routing_key), msg)
+        else:
+            self.n_drop += 1
         if self.confirm:
             seq = self.publish_seq
             # Written to the store in the batch being filled: confirm only after that batch's sync.
@@ -450,6 +465,8 @@ class Channel:
             if id(q) not in woken:
                 woken.add(id(q))
                 q.schedule_dispatch()
+        if requeue is None:
+            self.n_ack += len(taken)
         for entries in by_queue.values():
             if requeue:
                 entries[0].queue.requeue(entries, consumer_gone)
@@ -514,6 +531,10 @@ class Channel:
         self._body_parts = []
         self.ack_timer.stop()
         self.state = CLOSED
+        if not self._counted:  # its counts stay in the vhost's totals
+            self._counted = True
+            self.vhost.counters.channel_closed(self)
+            self.conn.stats.channel_closed += 1
 
 
 def _cc_keys(routing_key: str, headers: dict | None) -> list[str]:

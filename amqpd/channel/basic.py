@@ -71,8 +71,13 @@ def get(ch: Channel, m: commands.Basic.Get) -> None:
     q = ch.queue_for(m.queue)
     entry = q.take()
     if entry is None:
+        ch.n_get_empty += 1
+        q.n_get_empty += 1
         ch.send(commands.Basic.GetEmpty())
         return
+    if entry.redelivered:
+        ch.n_redeliver += 1
+        q.n_redeliver += 1
     tag = ch.next_tag
     ch.next_tag += 1
     msg = q.with_delivery_count(entry) if q.quorum else entry.msg
@@ -83,8 +88,12 @@ def get(ch: Channel, m: commands.Basic.Get) -> None:
     if ch.tracer is not None:
         ch.tracer.tap_out(msg, q.name, entry.redelivered)
     if m.no_ack:
+        ch.n_get_no_ack += 1
+        q.n_get_no_ack += 1
         q.delivered(entry, True)
     else:
+        ch.n_get += 1
+        q.n_get += 1
         ch.track_unacked(tag, entry, None)
 
 

@@ -59,8 +59,16 @@ class Consumer:
         conn = self.conn
         header, body = msg.content()
         conn.write(self.template.frames(tag, entry.redelivered, msg.tail, header, body, conn.max_body))
+        q = entry.queue
+        ch.n_deliver += 1
+        q.n_deliver += 1
+        if entry.redelivered:
+            ch.n_redeliver += 1
+            q.n_redeliver += 1
         if self.no_ack:
-            entry.queue.delivered(entry, True)
+            ch.n_deliver_no_ack += 1
+            q.n_deliver_no_ack += 1
+            q.delivered(entry, True)
         else:
             self.unacked += 1
             ch.track_unacked(tag, entry, self)

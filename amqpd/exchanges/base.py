@@ -79,6 +79,8 @@ class Exchange(abc.ABC):
         # Bindings from this exchange, keyed by Binding.key; insertion ordered.
         self.bindings: dict[tuple, Binding] = {}
         self.to_exchanges = 0  # how many of them lead to another exchange (the router must walk on)
+        self.n_in = 0  # published to it, and routed to some queue (amqpd/stats/)
+        self.n_out = 0
 
     # -- binding bookkeeping (shared) -------------------------------------------------------------
     def validate_binding(self, routing_key: str, arguments: dict[str, Any]) -> None:  # noqa: B027 - optional hook

@@ -15,6 +15,7 @@ from typing import Any
 from ..auth.permissions import AccessControl
 from ..auth.users import User
 from ..log import get_logger
+from ..stats import NodeStats
 from ..vhost import VHost
 from .definitions import DefinitionOps
 from .errors import BadRequest, NotFound, OpError
@@ -39,6 +40,7 @@ class Operations(VhostOps, UserOps, ParameterOps, TopologyOps, DefinitionOps):
         self.users: dict[str, User] = {}
         self.access = AccessControl()
         self.global_parameters: dict[str, Any] = {}
+        self.stats = NodeStats()  # node-wide counters (amqpd/stats/); deleted vhosts leave theirs here
 
     def boot(self) -> dict[str, Any]:
         """Rebuild everything from the store; on a first boot create the defaults from the config (as

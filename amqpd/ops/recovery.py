@@ -155,6 +155,7 @@ def recover(ops: Any, threshold: int) -> dict[str, Any]:
         if expires:
             entry.expires = expires / 1000
         q.next_seq = seq + 1
+        q.seq_skip = seq  # recovered messages were published before this run
         total += 1
         if returned and q.quorum:
             entry.returned = returned
@@ -174,7 +175,7 @@ def recover(ops: Any, threshold: int) -> dict[str, Any]:
         if mid not in refs:
             cleanup.delete(key, store.cf["messages"])
             orphans += 1
-    store.next_msg_id = max_id + 1
+    store.next_msg_id = store.first_msg_id = max_id + 1
     store.refs = {mid: n for mid, n in refs.items() if n > 1}
 
     for vh in ops.vhosts.values():

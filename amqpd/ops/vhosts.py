@@ -100,6 +100,8 @@ class VhostOps:
             if ex.name and vh.exchanges.get(ex.name) is ex:
                 vh._remove_exchange(ex)
         del self.vhosts[name]
+        self.stats.vhost_gone(vh, [ch for c in self.connections if c.vhost is vh  # type: ignore[attr-defined]
+                                   for ch in c.channels.values()])
         self.records.delete(("vhost", name))
         for user, vhost in list(self.access.permissions):
             if vhost == name:

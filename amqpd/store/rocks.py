@@ -84,6 +84,8 @@ class RocksStore:
         raw = self.tables["meta"].get(META_NEXT_ID)
         self.next_entity_id = keys.key_id(raw) if raw else 1
         self.next_msg_id = 1
+        self.first_msg_id = 1  # this run's first id: disk_writes = ids handed out since (stats)
+        self.disk_reads = 0  # message bodies read back from RocksDB (paged out or recovered)
         # Stored messages referenced by more than one queue entry (a message in one queue, the usual
         # case, has no entry here: a backlog of a million costs no dict).
         self.refs: dict[int, int] = {}
@@ -255,7 +257,13 @@ class RocksStore:
         raw = self.tables["messages"].get(keys.id_key(msg_id))
         if raw is None:
             raise KeyError(f"message {msg_id} is not in the store")
+        self.disk_reads += 1
         return decode_message(raw)
+
+    @property
+    def disk_writes(self) -> int:
+        """Message bodies written this run (each once, however many queues hold it)."""
+        return self.next_msg_id - self.first_msg_id
 
     def _dirty(self, ops: int) -> None:
         self._ops += ops

@@ -91,7 +91,8 @@ class Amqpd:
             return
         self.workdir.mkdir(parents=True, exist_ok=True)
         args = [AMQPD_PYTHON, "-m", "amqpd", "--bind", "127.0.0.1", "--port", str(self.port),
-                "--data-dir", str(self.data_dir), "--management-port", "0"]
+                "--data-dir", str(self.data_dir), "--management-port", "0",
+                "--prometheus-port", "0"]
         with open(self.log_path, "ab") as log:
             log.write(f"=== starting: {' '.join(args)}\n".encode())
             log.flush()

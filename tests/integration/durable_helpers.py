@@ -83,6 +83,7 @@ def json_lines(text: str) -> list[dict]:
 def amqpd_cmd(*args: str) -> list[str]:
     # no HTTP API unless asked: these brokers must not compete for port 15672
     extra = [] if "--management-port" in args else ["--management-port", "0"]
+    extra += [] if "--prometheus-port" in args else ["--prometheus-port", "0"]
     return [sys.executable, "-m", "amqpd", *args, *extra]
 
 

@@ -119,7 +119,7 @@ def run_expecting_failure(tmp: Path, conf: str, data_dir: Path) -> tuple[int, st
     conf_path.write_text(conf)
     proc = subprocess.run(
         [sys.executable, "-m", "amqpd", "--bind", "127.0.0.1", "--port", str(free_port()), "--data-dir",
-         str(data_dir), "--management-port", str(free_port()), "--config", str(conf_path)],
+         str(data_dir), "--management-port", str(free_port()), "--prometheus-port", "0", "--config", str(conf_path)],
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     return proc.returncode, proc.stdout + proc.stderr
 

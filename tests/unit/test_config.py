@@ -582,3 +582,23 @@ def test_example_conf_commented_settings_are_valid(tmp_path):
         path = tmp_path / "one.conf"
         path.write_text(line + "\n")
         load(path)
+
+
+def test_statistics_and_prometheus_keys(conf):
+    c = load(conf("collect_statistics_interval = 1000\nprometheus.tcp.port = 9419\nprometheus.tcp.ip = 0.0.0.0\n"
+                  "prometheus.return_per_object_metrics = true\n"))
+    assert (c.collect_statistics_interval, c.prometheus_port, c.prometheus_ip) == (1000, 9419, "0.0.0.0")
+    assert c.prometheus_per_object is True
+    assert load(conf("prometheus.tcp.port = 0\n")).prometheus_port == 0
+    for bad in ("collect_statistics_interval = 0\n", "prometheus.tcp.port = 70000\n",
+                "prometheus.return_per_object_metrics = maybe\n"):
+        with pytest.raises(ConfigError):
+            load(conf(bad))
+
+
+def test_prometheus_port_from_env_and_flag(tmp_path):
+    c = load_config(None, env={"AMQPD_PROMETHEUS_PORT": "9000", "XDG_DATA_HOME": str(tmp_path)})
+    assert c.prometheus_port == 9000
+    c = load_config(None, env={"AMQPD_PROMETHEUS_PORT": "9000", "XDG_DATA_HOME": str(tmp_path)},
+                    overrides={"prometheus_port": 0})
+    assert c.prometheus_port == 0

@@ -17,6 +17,7 @@ from ...channel import CLOSING as CH_CLOSING
 from ...channel import OPEN as CH_OPEN
 from ...errors import ReplyCode
 from ...ops.errors import NotFound
+from ...stats import views
 from . import listing
 from .app import BROKER, NotAuthorised, is_admin, no_content, node_name, ops, path, require_vhost, sees_all
 
@@ -103,6 +104,9 @@ def connection_json(conn: Any, stats: bool = True) -> dict[str, Any]:
         # octets are counted per socket read and per flushed write; frame counts are not kept
         doc["recv_oct"] = conn.recv_oct
         doc["send_oct"] = conn.send_oct
+        doc["recv_cnt"] = conn.recv_cnt  # socket reads and writes (RabbitMQ: packets)
+        doc["send_cnt"] = conn.send_cnt
+        doc.update(views.octet_details(conn))
     return doc
 
 
@@ -136,7 +140,8 @@ def channel_json(ch: Any) -> dict[str, Any]:
         "transactional": ch.tx,
         "pending_raft_commands": 0,
         "state": state,
-    }
+    } | ({"message_stats": message_stats} if (message_stats := views.channel_stats(ch)) else {}) | (
+        {"idle_since": ch.idle_since} if getattr(ch, "idle_since", None) is not None else {})
 
 
 def consumer_json(c: Any) -> dict[str, Any]:

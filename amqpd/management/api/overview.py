@@ -17,6 +17,7 @@ from ... import __version__
 from ...connection import RABBITMQ_VERSION, default_cluster_name
 from ...memory import memory_limit, rss_bytes
 from ...ops.errors import NotFound
+from ...stats import views
 from . import connections, health, listing
 from .app import BROKER, object_body, ops, path, require_admin, require_keys, sees_all, visible_vhosts
 
@@ -77,11 +78,13 @@ def overview_json(request: web.Request) -> dict[str, Any]:
     names = visible_vhosts(request)
     vhosts = [o.vhosts[n] for n in names]
     conns = connections.live_connections(request)
+    channels = [ch for c in conns if c.vhost.name in names for ch in c.channels.values()]
     if not sees_all(user):
         conns = [c for c in conns if c.user == user.name]
     queues = [q for vh in vhosts for q in vh.queues.values()]
-    ready = sum(len(q.ready) for q in queues)
+    ready = sum(q.message_count for q in queues)
     unacked = sum(q.unacked for q in queues)
+    stats = o.stats
     rabbit_product = broker.config.server_product == "rabbitmq"
     return {
         "management_version": RABBITMQ_VERSION,
@@ -99,9 +102,10 @@ def overview_json(request: web.Request) -> dict[str, Any]:
         "release_series_support_status": "supported",
         "disable_stats": False,
         "enable_queue_totals": False,
-        "message_stats": {},
-        "churn_rates": {},
-        "queue_totals": {"messages": ready + unacked, "messages_ready": ready, "messages_unacknowledged": unacked},
+        "message_stats": views.overview_stats(stats, vhosts, channels, broker.store),
+        "churn_rates": views.churn_rates(stats, list(o.vhosts.values())),
+        "queue_totals": {"messages": ready + unacked, "messages_ready": ready, "messages_unacknowledged": unacked,
+                         **views.queue_totals_details(stats)},
         "object_totals": {
             "channels": sum(len(c.channels) for c in conns),
             "connections": len(conns),
@@ -116,9 +120,27 @@ def overview_json(request: web.Request) -> dict[str, Any]:
     }
 
 
+def _age(request: web.Request, age: str, incr: str) -> tuple[int, int] | None:
+    """RabbitMQ's ?msg_rates_age=&msg_rates_incr= (seconds): both positive integers, or no history."""
+    try:
+        a, i = int(request.query[age]), int(request.query[incr])
+    except (KeyError, ValueError):
+        return None
+    return (a, i) if a > 0 and i > 0 else None
+
+
 @routes_table.get("/api/overview")
 async def overview(request: web.Request) -> web.Response:
-    return listing.respond_one(request, overview_json(request))
+    doc = overview_json(request)
+    sampler = ops(request).stats.sampler
+    if sampler is not None:
+        now_ms = int(time.time() * 1000)
+        for key, age, incr in (("message_stats", "msg_rates_age", "msg_rates_incr"),
+                               ("queue_totals", "lengths_age", "lengths_incr")):
+            window = _age(request, age, incr)
+            if window is not None:
+                views.add_history(doc[key], sampler.history, *window, now_ms)
+    return listing.respond_one(request, doc)
 
 
 # -- /api/nodes ---------------------------------------------------------------------------------------
@@ -172,6 +194,7 @@ def node_json(request: web.Request) -> dict[str, Any]:
         "contexts": contexts(broker),
         "partitions": [],
         "cluster_links": [],
+        **views.churn_rates(broker.ops.stats, list(broker.ops.vhosts.values())),
     }
 
 

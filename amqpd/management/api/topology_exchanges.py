@@ -17,6 +17,7 @@ from ...message import Message, parse_expiration
 from ...ops.errors import NotFound, OpError
 from ...protocol.properties import encode_header, parse_header
 from ...router import route
+from ...stats import views
 from . import listing
 from .app import object_body, ops, path
 from .topology import (
@@ -47,6 +48,9 @@ def exchange_json(vh: Any, ex: Any, details: bool = False) -> dict[str, Any]:
     if details:
         out["incoming"] = []
     out["internal"] = ex.internal
+    message_stats = views.exchange_stats(ex)
+    if message_stats:
+        out["message_stats"] = message_stats
     out["name"] = ex.name
     if details:
         out["outgoing"] = []
@@ -196,6 +200,8 @@ def publish(vh: Any, access: Any, user: str, exchange: str, routing_key: str, pr
     queues = route(vh.exchanges, ex, routing_key, msg)
     for q in queues:
         q.enqueue(msg)  # a queue may refuse it (x-overflow reject-publish): still routed, as RabbitMQ says
+    ex.n_in += 1
+    ex.n_out += bool(queues)
     return bool(queues)
 
 

@@ -12,6 +12,7 @@ from ...auth.permissions import READ
 from ...errors import AMQPError, ReplyCode
 from ...ops.errors import NotFound, OpError
 from ...protocol.properties import decode_properties
+from ...stats import views
 from . import listing
 from .app import NotAuthorised, node_name, object_body, ops, path
 from .connections import conn_name, jsonable
@@ -79,6 +80,12 @@ def queue_json(q: Any, details: bool = False) -> dict[str, Any]:
     else:
         out["single_active_consumer_tag"] = tag
     out.update({"state": "running", "type": "quorum" if q.quorum else "classic", "vhost": q.vhost.name})
+    out.update(views.queue_depth_details(q))
+    if getattr(q, "idle_since", None) is not None:
+        out["idle_since"] = q.idle_since
+    message_stats = views.queue_stats(q)
+    if message_stats:
+        out["message_stats"] = message_stats
     if details:
         out.update({"consumer_details": [], "deliveries": [], "incoming": []})
     return out

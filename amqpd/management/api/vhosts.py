@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ...auth.users import parse_tags
 from ...ops.errors import BadRequest
+from ...stats import views
 from .app import (
     BROKER,
     created,
@@ -28,16 +29,30 @@ routes_table = web.RouteTableDef()
 
 
 def vhost_json(request: web.Request, vh: Any) -> dict[str, Any]:
-    ready = sum(len(q.ready) for q in vh.queues.values())
+    broker = request.app[BROKER]
+    ready = sum(q.message_count for q in vh.queues.values())
     unacked = sum(q.unacked for q in vh.queues.values())
-    return {
+    conns = [c for c in broker.connections if c.vhost is vh]
+    stats = broker.ops.stats
+    depth_details, octet_details = views.vhost_details(stats, vh)
+    doc: dict[str, Any] = {
         "name": vh.name, "description": vh.description, "tags": list(vh.tags),
         "default_queue_type": vh.default_queue_type or "undefined",
         "metadata": {"description": vh.description, "tags": list(vh.tags)},
-        "tracing": vh.name in request.app[BROKER].config.trace_vhosts,
+        "tracing": vh.name in broker.config.trace_vhosts,
         "cluster_state": {node_name(): "running"},
-        "messages": ready + unacked, "messages_ready": ready, "messages_unacknowledged": unacked,
     }
+    message_stats = views.vhost_stats(stats, vh, [ch for c in conns for ch in c.channels.values()])
+    if message_stats:
+        doc["message_stats"] = message_stats
+    doc.update({
+        "recv_oct": vh.counters.recv_oct + sum(c.recv_oct for c in conns),
+        "send_oct": vh.counters.send_oct + sum(c.send_oct for c in conns),
+        **octet_details,
+        "messages": ready + unacked, "messages_ready": ready, "messages_unacknowledged": unacked,
+        **depth_details,
+    })
+    return doc
 
 
 @routes_table.get("/api/vhosts")
