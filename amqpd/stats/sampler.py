@@ -13,7 +13,8 @@ import time
 from collections import deque
 from typing import Any
 
-from .counters import CHANNEL_FIELDS, channel_counts, exchange_counts, queue_counts
+from .counters import CHANNEL_FIELDS, CHURN_FIELDS, channel_counts, exchange_counts, queue_counts
+from .node import GAUGES, gauges
 
 HISTORY = 720  # node samples kept: an hour at the default 5 s interval
 
@@ -134,7 +135,7 @@ class Sampler:
             del self.vhosts[gone]
         node_totals = stats.node_channel_totals(list(vhosts.values()), channels)
         churn = stats.churn(list(vhosts.values()))
-        reading_counts = (*node_totals, *node_depth, *churn.values())
+        reading_counts = (*node_totals, *node_depth, *churn.values(), *gauges(broker))
         update(self.node, reading_counts, now)
         self.history.append((int(time.time() * 1000), (*node_totals, *node_depth)))
 
@@ -145,4 +146,4 @@ class Sampler:
             (0.0,) * (len(CHANNEL_FIELDS) + 5)
 
     def node_rates(self) -> tuple[float, ...]:
-        return rates_of(self.node, len(CHANNEL_FIELDS) + 3 + 7)
+        return rates_of(self.node, len(CHANNEL_FIELDS) + 3 + len(CHURN_FIELDS) + len(GAUGES))

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import counters
 from .counters import CHANNEL_FIELDS, CHURN_FIELDS, EXCHANGE_FIELDS, QUEUE_FIELDS
+from .node import GAUGES
 from .sampler import rates_of
 
 PUBLISH_GROUP = ("publish", "confirm", "return_unroutable", "drop_unroutable")
@@ -107,7 +108,7 @@ def overview_stats(stats: Any, vhosts: list[Any], channels: list[Any], store: An
 
 def node_rates(stats: Any) -> tuple[float, ...]:
     sampler = stats.sampler
-    n = len(CHANNEL_FIELDS) + 3 + len(CHURN_FIELDS)
+    n = len(CHANNEL_FIELDS) + 3 + len(CHURN_FIELDS) + len(GAUGES)
     return sampler.node_rates() if sampler is not None else (0.0,) * n
 
 
@@ -118,7 +119,7 @@ def queue_totals_details(stats: Any) -> dict[str, Any]:
 
 def churn_rates(stats: Any, vhosts: list[Any]) -> dict[str, Any]:
     counts = stats.churn(vhosts)
-    rates = node_rates(stats)[len(CHANNEL_FIELDS) + 3:]
+    rates = node_rates(stats)[len(CHANNEL_FIELDS) + 3:len(CHANNEL_FIELDS) + 3 + len(CHURN_FIELDS)]
     out: dict[str, Any] = {}
     for key, rate in zip(CHURN_FIELDS, rates, strict=True):
         out[key] = counts[key]
@@ -175,3 +176,9 @@ def add_history(doc: dict[str, Any], history: Any, age_s: int, incr_s: int, now_
         else:
             details["avg_rate"] = 0.0
         details["avg"] = sum(p["sample"] for p in series) / len(series) if series else 0.0
+
+
+def gauge_details(stats: Any) -> dict[str, Any]:
+    """mem_used_details, fd_used_details, ... of the node: change per second."""
+    rates = node_rates(stats)[-len(GAUGES):]
+    return {g + "_details": _details(r) for g, r in zip(GAUGES, rates, strict=True)}

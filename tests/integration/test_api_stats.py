@@ -69,6 +69,8 @@ def test_counts_and_shapes_match_rabbitmq(fast_broker):
     node = ours["node"][0]
     assert node["connection_created"] == 1 and node["channel_created"] >= 2
     assert set(FIXTURE["node"][0]["connection_created_details"]) == set(node["connection_created_details"])
+    for gauge in ("mem_used", "fd_used", "sockets_used", "proc_used", "disk_free"):
+        assert f"{gauge}_details" in FIXTURE["node"][0] and set(node[f"{gauge}_details"]) == {"rate"}, gauge
 
 
 def test_message_stats_appear_by_group(broker, uniq):

@@ -195,6 +195,7 @@ def node_json(request: web.Request) -> dict[str, Any]:
         "partitions": [],
         "cluster_links": [],
         **views.churn_rates(broker.ops.stats, list(broker.ops.vhosts.values())),
+        **views.gauge_details(broker.ops.stats),
     }
 
 
