@@ -237,4 +237,7 @@ async def get_messages(request: web.Request) -> web.Response:
 
 
 def routes(router: web.UrlDispatcher) -> None:
+    from . import messages  # amqpd's own: browse without consuming, move (dead-letter replay)
+
     router.add_routes(routes_table)
+    messages.routes(router)
