@@ -309,7 +309,8 @@ def dead_letter(queue: Queue, msgs: list[Message], reason: str) -> None:
                 _log_cycle(vhost, queue, [q.name for q in targets if q not in kept])
             targets = kept
         for q in targets:
-            q.enqueue(dl)
+            if q.enqueue(dl) is not None:
+                q.seq_skip += 1  # RabbitMQ does not count dead-lettered messages as published to q
 
 
 def _log_cycle(vhost: Any, queue: Any, names: list[str]) -> None:

@@ -79,6 +79,7 @@ class Queue:
         # statistics (amqpd/stats/counters.py)
         self.n_deliver = self.n_deliver_no_ack = self.n_redeliver = self.n_ack = 0
         self.n_get = self.n_get_no_ack = self.n_get_empty = 0
+        self.idle_since: float | None = time.time()  # the sampler clears it while the queue is active
         self.had_consumer = False
         self.deleted = False
         self._scheduled = False

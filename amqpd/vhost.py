@@ -58,6 +58,7 @@ class VHost:
         self.log = get_logger(vhost=name)
         self.logged_dl_cycles: set[tuple] = set()  # dead-letter cycles are logged once each
         self.counters = VhostCounters()  # what closed channels counted, dead-lettering, queue churn
+        self.tracing = False  # firehose (channel/trace.py) for channels opened from now on
         self.queues: dict[str, Queue] = {}
         self.reply_channels: dict[str, Any] = {}  # direct reply-to tokens -> requesting channel
         self.exchanges: dict[str, Exchange] = {"": DefaultExchange("", lookup=self.queues.get)}
@@ -94,7 +95,7 @@ class VHost:
     # -- exchanges --------------------------------------------------------------------------------
     def declare_exchange(self, name: str, type_: str, passive: bool, durable: bool, auto_delete: bool,
                          internal: bool, arguments: dict[str, Any],
-                         authorize: Any = None, authorize_new: Any = None) -> Exchange:
+                         authorize: Any = None, authorize_new: Any = None, user: str | None = None) -> Exchange:
         """authorize(name): the configure check, where RabbitMQ makes it; authorize_new(name): the
         checks for a new exchange only (its alternate exchange)."""
         if name == "":
@@ -122,6 +123,8 @@ class VHost:
             authorize_new(name)
         qargs.validate_exchange_args(name, self.name, arguments)
         ex = cls(name, durable=durable, auto_delete=auto_delete, internal=internal, arguments=arguments)
+        if user is not None:
+            ex.declared_by = user
         self.exchanges[name] = ex
         if durable:
             self.store.add_exchange(self.name, ex)

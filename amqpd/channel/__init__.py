@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -108,8 +109,9 @@ class Channel:
         self.n_deliver = self.n_deliver_no_ack = self.n_redeliver = self.n_ack = 0
         self.n_get = self.n_get_no_ack = self.n_get_empty = 0
         conn.stats.channel_created += 1
+        self.idle_since: float | None = time.time()  # the sampler clears it while the channel is active
         self._counted = False
-        if self.vhost.name in conn.config.trace_vhosts:
+        if self.vhost.tracing:
             trace.install(self)
 
     # -- frame intake -----------------------------------------------------------------------------

@@ -20,6 +20,9 @@ Destination = Any
 HeadersGetter = Callable[[], "dict[str, Any] | None"]
 
 
+INTERNAL_USER = "rmq-internal"  # RabbitMQ's name for the broker itself as the actor
+
+
 def freeze(value: Any) -> Any:
     """A hashable, order-insensitive (for tables) form of an AMQP field value.
 
@@ -79,6 +82,7 @@ class Exchange(abc.ABC):
         # Bindings from this exchange, keyed by Binding.key; insertion ordered.
         self.bindings: dict[tuple, Binding] = {}
         self.to_exchanges = 0  # how many of them lead to another exchange (the router must walk on)
+        self.declared_by = INTERNAL_USER  # RabbitMQ's user_who_performed_action
         self.n_in = 0  # published to it, and routed to some queue (amqpd/stats/)
         self.n_out = 0
 

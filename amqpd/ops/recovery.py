@@ -35,8 +35,9 @@ def recover_state(ops: Any) -> bool:
     if not vhost_docs:
         return False
     for doc in vhost_docs:
-        ops.vhosts[doc["name"]] = VHost(doc["name"], ops.store, doc.get("description", ""), doc.get("tags"),
-                                        doc.get("default_queue_type"))
+        vh = ops.vhosts[doc["name"]] = VHost(doc["name"], ops.store, doc.get("description", ""), doc.get("tags"),
+                                             doc.get("default_queue_type"))
+        vh.tracing = vh.name in ops.config.trace_vhosts
     access_docs = rec.load("access")
     for doc in rec.load("users"):
         ops.users[doc["name"]] = User(doc["name"], doc["password_hash"],
@@ -87,8 +88,9 @@ def recover(ops: Any, threshold: int) -> dict[str, Any]:
             continue
         store.exchange_ids[(vh.name, rec["name"])] = keys.key_id(key)
         if rec["name"] not in vh.exchanges:
-            vh.exchanges[rec["name"]] = cls(rec["name"], durable=True, auto_delete=rec["auto_delete"],
-                                            internal=rec["internal"], arguments=decode_table(rec["arguments"]))
+            ex = vh.exchanges[rec["name"]] = cls(rec["name"], durable=True, auto_delete=rec["auto_delete"],
+                                                 internal=rec["internal"], arguments=decode_table(rec["arguments"]))
+            ex.declared_by = rec.get("user", ex.declared_by)  # records of older versions have none
 
     queues: dict[int, Queue] = {}
     for key, raw in t["queues"].items():

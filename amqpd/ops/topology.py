@@ -95,7 +95,7 @@ class TopologyOps:
                     access.check(WRITE, "exchange", ae)
         known = name in vh.exchanges
         ex = vh.declare_exchange(name, type_, passive, durable, auto_delete, internal, arguments,
-                                 authorize, authorize_new)
+                                 authorize, authorize_new, user=access.user if access is not None else None)
         if not known and not passive:
             self.apply_policy_to_exchange(vh, ex)  # type: ignore[attr-defined]
             self.log.debug("exchange declared", vhost=vh.name, exchange=name, type=type_)

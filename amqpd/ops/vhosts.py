@@ -77,12 +77,21 @@ class VhostOps:
         vh = self.vhosts.get(name)
         if vh is None:
             vh = VHost(name, self.store, description, tags, default_queue_type)
+            vh.tracing = name in self.config.trace_vhosts
             self.vhosts[name] = vh
             self.log.info("vhost created", vhost=name)
         else:
             vh.description, vh.tags, vh.default_queue_type = description, list(tags or []), default_queue_type
         self._save_vhost(vh)
         return vh
+
+    def set_vhost_tracing(self, name: str, on: bool) -> None:
+        """The firehose on or off (RabbitMQ's rabbitmqctl trace_on/trace_off and the API's "tracing"):
+        runtime state, not stored, as in RabbitMQ; channels opened from now on follow it."""
+        vh = self.vhost(name)
+        if vh.tracing != on:
+            vh.tracing = on
+            self.log.info("tracing " + ("on" if on else "off"), vhost=name)
 
     def _save_vhost(self, vh: VHost) -> None:
         self.records.save(("vhost", vh.name), {"name": vh.name, "description": vh.description, "tags": vh.tags,

@@ -65,6 +65,11 @@ class VhostCounters:
         self.recv_oct = 0  # of closed connections
         self.send_oct = 0
 
+    def count(self, field: str, n: int = 1) -> None:
+        """What the management API did as a channel would have counted it (publish, get, ack...)."""
+        if n:
+            self.closed_channels[CHANNEL_FIELDS.index(field)] += n
+
     def channel_closed(self, ch: Any) -> None:
         self.closed_channels = add(self.closed_channels, channel_counts(ch))
 

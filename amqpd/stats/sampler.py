@@ -13,6 +13,7 @@ import time
 from collections import deque
 from typing import Any
 
+from .contents import Contents, scan_ready
 from .counters import CHANNEL_FIELDS, CHURN_FIELDS, channel_counts, exchange_counts, queue_counts
 from .node import GAUGES, gauges
 
@@ -33,11 +34,13 @@ def update(obj: Any, counts: tuple[int, ...], now: float) -> None:
 
 def track_idle(obj: Any, counts: tuple[int, ...]) -> None:
     """Before update(): an object whose counts did not move since the last reading is idle since then
-    (RabbitMQ's idle_since, in its format)."""
+    (RabbitMQ's idle_since; epoch seconds here, views.idle_text renders it)."""
     prev = getattr(obj, "_st_prev", None)
-    if prev is not None and prev[1] == counts:
-        if getattr(obj, "idle_since", None) is None:
-            obj.idle_since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000+00:00"
+    if prev is None:
+        return  # a new object: idle since it was made (its constructor says so), until it moves
+    if prev[1] == counts:
+        if obj.idle_since is None:
+            obj.idle_since = time.time()
     else:
         obj.idle_since = None
 
@@ -98,6 +101,7 @@ class Sampler:
         by_vhost: dict[str, list[Any]] = {name: [] for name in vhosts}
         octets: dict[str, list[int]] = {name: [0, 0] for name in vhosts}
         channels: list[Any] = []
+        held: dict[int, Contents] = {}  # queue id -> its unacknowledged messages, from the channels
         for conn in list(broker.connections):
             vh = conn.vhost
             update(conn, (conn.recv_oct, conn.send_oct), now)
@@ -107,6 +111,11 @@ class Sampler:
             o[0] += conn.recv_oct
             o[1] += conn.send_oct
             for ch in conn.channels.values():
+                for entry, _consumer in ch.unacked.values():
+                    contents = held.get(id(entry.queue))
+                    if contents is None:
+                        contents = held[id(entry.queue)] = Contents()
+                    contents.add_unacked(entry.msg)
                 counts = channel_counts(ch)
                 track_idle(ch, counts)
                 update(ch, counts, now)
@@ -116,6 +125,7 @@ class Sampler:
         for name, vh in vhosts.items():
             vh_depth = [0, 0, 0]
             for q in vh.queues.values():
+                q._st_contents = scan_ready(q, held.get(id(q)) or Contents())
                 d = depth(q)
                 counts = queue_counts(q) + d
                 track_idle(q, counts)

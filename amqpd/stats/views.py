@@ -9,6 +9,7 @@ count comes with `<key>_details: {"rate": per second}`. The overview shows every
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from . import counters
@@ -20,6 +21,15 @@ PUBLISH_GROUP = ("publish", "confirm", "return_unroutable", "drop_unroutable")
 DELIVER_GROUP = ("deliver", "deliver_no_ack", "get", "get_no_ack", "get_empty", "redeliver", "ack")
 DELIVER_GET = ("deliver", "deliver_no_ack", "get", "get_no_ack")
 DEPTH_FIELDS = ("messages", "messages_ready", "messages_unacknowledged")
+
+
+def idle_text(since: float | None) -> dict[str, str]:
+    """{"idle_since": "2026-12-04T11:51:48.901+00:00"} (RabbitMQ's format), or {} when active."""
+    if since is None:
+        return {}
+    whole = int(since)
+    millis = int((since - whole) * 1000)
+    return {"idle_since": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}+00:00"}
 
 
 def _details(rate: float) -> dict[str, float]:

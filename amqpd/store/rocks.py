@@ -351,7 +351,8 @@ class RocksStore:
         self.exchange_ids[(vhost, exchange.name)] = xid
         b.put(keys.id_key(xid), encode_record(
             "exchange", vhost=vhost, name=exchange.name, type=exchange.type_name, auto_delete=exchange.auto_delete,
-            internal=exchange.internal, arguments=encode_table(exchange.arguments)), self.cf["exchanges"])
+            internal=exchange.internal, arguments=encode_table(exchange.arguments), user=exchange.declared_by),
+            self.cf["exchanges"])
         self._write_now(b)
 
     def delete_exchange(self, vhost: str, exchange: Any) -> None:

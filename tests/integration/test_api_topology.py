@@ -197,7 +197,8 @@ def test_exchanges_put_get_delete(api, broker, vhost):
                                              "internal": False, "arguments": {"alternate-exchange": "x1"}})
     assert api.ok("GET", f"/exchanges/{vhost}/x3") == {
         "arguments": {"alternate-exchange": "x1"}, "auto_delete": False, "durable": True, "incoming": [],
-        "internal": False, "name": "x3", "outgoing": [], "type": "fanout", "vhost": vhost}
+        "internal": False, "name": "x3", "outgoing": [], "type": "fanout", "user_who_performed_action": "guest",
+        "vhost": vhost}
     names = [e["name"] for e in api.ok("GET", f"/exchanges/{vhost}")]
     assert names == ["", "amq.direct", "amq.fanout", "amq.headers", "amq.match", "amq.rabbitmq.trace",
                      "amq.topic", "x1", "x3"]

@@ -19,18 +19,22 @@ def test_rates_are_differences_per_second():
 
 
 def test_idle_since_set_once_and_cleared_by_activity():
-    r = type("Sampled", (), {})()  # queues and channels take the attributes as they come
+    r = type("Sampled", (), {})()  # queues and channels carry idle_since from their constructor
+    r.idle_since = 5.0
     track_idle(r, (1,))
+    assert r.idle_since == 5.0  # first reading: still idle since it was made
     update(r, (1,), 1.0)
-    assert r.idle_since is None
-    track_idle(r, (1,))
-    first = r.idle_since
-    assert first is not None and first.endswith("+00:00")
-    update(r, (1,), 2.0)
-    track_idle(r, (1,))
-    assert r.idle_since == first  # still idle since the same moment
     track_idle(r, (2,))
-    assert r.idle_since is None
+    assert r.idle_since is None  # it moved
+    update(r, (2,), 2.0)
+    track_idle(r, (2,))
+    first = r.idle_since
+    assert first is not None
+    update(r, (2,), 3.0)
+    track_idle(r, (2,))
+    assert r.idle_since == first  # still idle since the same moment
+    assert views.idle_text(None) == {}
+    assert views.idle_text(0.25) == {"idle_since": "1970-01-01T00:00:00.250+00:00"}
 
 
 def test_render_adds_deliver_get_and_details():

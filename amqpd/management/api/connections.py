@@ -95,6 +95,8 @@ def connection_json(conn: Any, stats: bool = True) -> dict[str, Any]:
         "channel_max": conn.channel_max,
         "timeout": conn.heartbeat,
         "client_properties": jsonable(conn.client_properties),
+        **({"user_provided_name": str(jsonable(conn.client_properties["connection_name"]))}
+           if "connection_name" in conn.client_properties else {}),
         "connected_at": connected_at(conn),
     }
     if stats:
@@ -141,7 +143,7 @@ def channel_json(ch: Any) -> dict[str, Any]:
         "pending_raft_commands": 0,
         "state": state,
     } | ({"message_stats": message_stats} if (message_stats := views.channel_stats(ch)) else {}) | (
-        {"idle_since": ch.idle_since} if getattr(ch, "idle_since", None) is not None else {})
+        views.idle_text(ch.idle_since))
 
 
 def consumer_json(c: Any) -> dict[str, Any]:
@@ -235,10 +237,7 @@ async def get_connection(request: web.Request) -> web.Response:
 
 @routes_table.delete("/api/connections/{name}")
 async def delete_connection(request: web.Request) -> web.Response:
-    try:
-        conn = find_connection(request, path(request, "name"))
-    except NotFound:
-        return no_content()  # RabbitMQ: deleting a connection that is gone succeeds
+    conn = find_connection(request, path(request, "name"))  # unknown: 404, as RabbitMQ
     _authorised_for(request, conn)
     reason = request.headers.get("X-Reason", DEFAULT_CLOSE_REASON)
     request.app["log"].info("closing connection via the HTTP API", connection=conn_name(conn),
@@ -276,7 +275,10 @@ async def get_channel(request: web.Request) -> web.Response:
         return _stats_disabled()
     ch = find_channel(request, path(request, "name"))
     _authorised_for(request, ch.conn)
-    return listing.respond_one(request, channel_json(ch))
+    # one channel's detail adds its consumers (RabbitMQ also breaks its stats down per queue and
+    # exchange in publishes/deliveries, which amqpd does not count)
+    doc = channel_json(ch) | {"consumer_details": [consumer_json(c) for c in ch.consumers.values()]}
+    return listing.respond_one(request, doc)
 
 
 # -- consumers ----------------------------------------------------------------------------------------

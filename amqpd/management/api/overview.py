@@ -19,7 +19,17 @@ from ...memory import memory_limit, rss_bytes
 from ...ops.errors import NotFound
 from ...stats import views
 from . import connections, health, listing
-from .app import BROKER, object_body, ops, path, require_admin, require_keys, sees_all, visible_vhosts
+from .app import (
+    BROKER,
+    NotAuthorised,
+    object_body,
+    ops,
+    path,
+    require_admin,
+    require_keys,
+    sees_all,
+    visible_vhosts,
+)
 
 routes_table = web.RouteTableDef()
 
@@ -67,6 +77,9 @@ def contexts(broker: Any) -> list[dict[str, Any]]:
     for host, port, https in getattr(broker.management, "addresses", None) or []:
         out.append({"ssl_opts": [], "node": default_cluster_name(), "description": "RabbitMQ Management",
                     "path": "/", "ip": host, "port": str(port), **({"ssl": "true"} if https else {})})
+    for _host, port in getattr(broker.prometheus, "addresses", None) or []:
+        out.append({"ssl_opts": [], "node": default_cluster_name(), "description": "RabbitMQ Prometheus",
+                    "path": "/", "port": str(port), "protocol": "'http/prometheus'"})
     return out
 
 
@@ -86,7 +99,7 @@ def overview_json(request: web.Request) -> dict[str, Any]:
     unacked = sum(q.unacked for q in queues)
     stats = o.stats
     rabbit_product = broker.config.server_product == "rabbitmq"
-    return {
+    doc = {
         "management_version": RABBITMQ_VERSION,
         "rates_mode": "basic",
         "sample_retention_policies": SAMPLE_RETENTION,
@@ -118,6 +131,12 @@ def overview_json(request: web.Request) -> dict[str, Any]:
         "listeners": health.listeners(broker),
         "contexts": contexts(broker),
     }
+    if not sees_all(user):
+        # rabbit_mgmt_wm_overview: node facts and consumer totals are for monitoring users only
+        for key in ("node", "listeners", "contexts"):
+            del doc[key]
+        del doc["object_totals"]["consumers"]
+    return doc
 
 
 def _age(request: web.Request, age: str, incr: str) -> tuple[int, int] | None:
@@ -199,13 +218,20 @@ def node_json(request: web.Request) -> dict[str, Any]:
     }
 
 
+def _require_monitor(request: web.Request) -> None:
+    if not sees_all(request["user"]):
+        raise NotAuthorised("Not monitor user")
+
+
 @routes_table.get("/api/nodes")
 async def list_nodes(request: web.Request) -> web.Response:
+    _require_monitor(request)
     return listing.respond(request, [node_json(request)])
 
 
 @routes_table.get("/api/nodes/{name}")
 async def get_node(request: web.Request) -> web.Response:
+    _require_monitor(request)
     if path(request, "name") != default_cluster_name():
         raise NotFound(path(request, "name"))
     return listing.respond_one(request, node_json(request))

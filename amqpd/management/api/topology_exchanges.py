@@ -57,6 +57,7 @@ def exchange_json(vh: Any, ex: Any, details: bool = False) -> dict[str, Any]:
     if ex.policy is not None:
         out["policy"] = ex.policy
     out["type"] = ex.type_name
+    out["user_who_performed_action"] = ex.declared_by
     out["vhost"] = vh.name
     return out
 
@@ -202,6 +203,8 @@ def publish(vh: Any, access: Any, user: str, exchange: str, routing_key: str, pr
         q.enqueue(msg)  # a queue may refuse it (x-overflow reject-publish): still routed, as RabbitMQ says
     ex.n_in += 1
     ex.n_out += bool(queues)
+    vh.counters.count("publish")
+    vh.counters.count("drop_unroutable", not queues)
     return bool(queues)
 
 

@@ -12,10 +12,10 @@ from ...auth.permissions import READ
 from ...errors import AMQPError, ReplyCode
 from ...ops.errors import NotFound, OpError
 from ...protocol.properties import decode_properties
-from ...stats import views
+from ...stats import contents, views
 from . import listing
 from .app import NotAuthorised, node_name, object_body, ops, path
-from .connections import conn_name, jsonable
+from .connections import conn_name, consumer_json, jsonable
 from .topology import (
     API_CONN,
     Refused,
@@ -80,14 +80,15 @@ def queue_json(q: Any, details: bool = False) -> dict[str, Any]:
     else:
         out["single_active_consumer_tag"] = tag
     out.update({"state": "running", "type": "quorum" if q.quorum else "classic", "vhost": q.vhost.name})
+    out.update(contents.queue_fields(q, getattr(q, "_st_contents", None)))
     out.update(views.queue_depth_details(q))
-    if getattr(q, "idle_since", None) is not None:
-        out["idle_since"] = q.idle_since
+    if not q.quorum:  # a Ra member has no idle state to report
+        out.update(views.idle_text(q.idle_since))
     message_stats = views.queue_stats(q)
     if message_stats:
         out["message_stats"] = message_stats
     if details:
-        out.update({"consumer_details": [], "deliveries": [], "incoming": []})
+        out.update({"consumer_details": [consumer_json(c) for c in q.consumers], "deliveries": [], "incoming": []})
     return out
 
 
@@ -217,11 +218,20 @@ async def get_messages(request: web.Request) -> web.Response:
     for _ in range(max(count, 0)):
         entry = q.take()
         if entry is None:
+            q.n_get_empty += not out
+            vh.counters.count("get_empty", not out)
             break
         if q.store is not None:
             q.delivering(entry)
         out.append(_message_json(q, entry, encoding, truncate))
+        # counted as the management plugin's own channel would count its basic.get (and ack)
+        q.n_get += 1
+        q.n_redeliver += entry.redelivered
+        vh.counters.count("get")
+        vh.counters.count("redeliver", entry.redelivered)
         if settle == "ack" and not requeue:
+            q.n_ack += 1
+            vh.counters.count("ack")
             q.delivered(entry, True)  # basic.get and ack: gone
         else:
             q.delivered(entry, False)

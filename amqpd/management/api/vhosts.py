@@ -9,9 +9,12 @@ from aiohttp import web
 from ...auth.users import parse_tags
 from ...ops.errors import BadRequest
 from ...stats import views
+from . import listing
 from .app import (
     BROKER,
+    NotAuthorised,
     created,
+    is_admin,
     no_content,
     node_name,
     object_body,
@@ -39,33 +42,37 @@ def vhost_json(request: web.Request, vh: Any) -> dict[str, Any]:
         "name": vh.name, "description": vh.description, "tags": list(vh.tags),
         "default_queue_type": vh.default_queue_type or "undefined",
         "metadata": {"description": vh.description, "tags": list(vh.tags)},
-        "tracing": vh.name in broker.config.trace_vhosts,
+        "tracing": vh.tracing,
         "cluster_state": {node_name(): "running"},
     }
     message_stats = views.vhost_stats(stats, vh, [ch for c in conns for ch in c.channels.values()])
     if message_stats:
         doc["message_stats"] = message_stats
-    doc.update({
-        "recv_oct": vh.counters.recv_oct + sum(c.recv_oct for c in conns),
-        "send_oct": vh.counters.send_oct + sum(c.send_oct for c in conns),
-        **octet_details,
-        "messages": ready + unacked, "messages_ready": ready, "messages_unacknowledged": unacked,
-        **depth_details,
-    })
+    # as RabbitMQ: octets once the vhost had connections, queue totals once it has queues
+    if conns or vh.counters.recv_oct:
+        doc.update({"recv_oct": vh.counters.recv_oct + sum(c.recv_oct for c in conns),
+                    "send_oct": vh.counters.send_oct + sum(c.send_oct for c in conns), **octet_details})
+    if vh.queues:
+        doc.update({"messages": ready + unacked, "messages_ready": ready, "messages_unacknowledged": unacked,
+                    **depth_details})
     return doc
 
 
 @routes_table.get("/api/vhosts")
 async def list_vhosts(request: web.Request) -> web.Response:
     o = ops(request)
-    return web.json_response([vhost_json(request, o.vhosts[name]) for name in visible_vhosts(request)])
+    return listing.respond(request, [vhost_json(request, o.vhosts[name]) for name in visible_vhosts(request)])
 
 
 @routes_table.get("/api/vhosts/{vhost}")
 async def get_vhost(request: web.Request) -> web.Response:
     name = path(request, "vhost")
+    o = ops(request)
+    user = request["user"]
+    if name in o.vhosts and not is_admin(user) and not o.access.has_access(user.name, name):
+        raise NotAuthorised("Not administrator user")  # rabbit_mgmt_wm_vhost's answer to other users
     require_vhost(request, name)
-    return web.json_response(vhost_json(request, ops(request).vhosts[name]))
+    return listing.respond_one(request, vhost_json(request, o.vhosts[name]))
 
 
 @routes_table.put("/api/vhosts/{vhost}")
@@ -83,6 +90,11 @@ async def put_vhost(request: web.Request) -> web.Response:
     if not isinstance(description, str):
         raise BadRequest("description must be a string")
     o.add_vhost(name, description, tags, doc.get("default_queue_type"))
+    if not existed:
+        # rabbit_mgmt_wm_vhost: whoever creates a vhost gets full permissions on it
+        o.set_permissions(request["user"].name, name, ".*", ".*", ".*")
+    if "tracing" in doc:
+        o.set_vhost_tracing(name, doc["tracing"] is True or doc["tracing"] == "true")
     return created(existed)
 
 
