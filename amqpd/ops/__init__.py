@@ -19,6 +19,7 @@ from ..stats import NodeStats
 from ..vhost import VHost
 from .definitions import DefinitionOps
 from .errors import BadRequest, NotFound, OpError
+from .messages import MessageOps
 from .parameters import ParameterOps
 from .persist import Records
 from .recovery import recover, recover_state
@@ -29,7 +30,7 @@ from .vhosts import VhostOps
 __all__ = ["Operations", "OpError", "BadRequest", "NotFound"]
 
 
-class Operations(VhostOps, UserOps, ParameterOps, TopologyOps, DefinitionOps):
+class Operations(VhostOps, UserOps, ParameterOps, TopologyOps, DefinitionOps, MessageOps):
     def __init__(self, config: Any, store: Any, connections: set[Any] | None = None) -> None:
         self.config = config
         self.store = store
