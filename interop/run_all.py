@@ -25,7 +25,7 @@ sys.path.insert(0, str(HERE))
 
 from harness.runner import RESULTS_DIR  # noqa: E402
 
-SUITES = ["aiormq", "aio-pika", "celery", "kombu", "pika"]
+SUITES = ["aiormq", "aio-pika", "celery", "kombu", "pika", "amqpstorm"]
 BASELINE = HERE / "baseline" / "results.json"
 
 

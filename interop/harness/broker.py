@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,6 +23,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_loopback_address(port: int) -> str:
+    """A 127.0.0.x address (x >= 2) whose `port` is free: for suites that always connect to the default
+    AMQP port of their host, next to a broker that may hold 127.0.0.1:5672 (Linux routes all of 127/8)."""
+    candidates = [f"127.0.0.{i}" for i in range(2, 255)]
+    random.shuffle(candidates)
+    for addr in candidates[:40]:
+        with socket.socket() as s:
+            try:
+                s.bind((addr, port))
+            except OSError:
+                continue
+            return addr
+    raise RuntimeError(f"no 127.0.0.x address with a free port {port}")
 
 
 def amqp_handshake_ok(host: str, port: int, timeout: float = 2.0) -> bool:
@@ -70,17 +86,20 @@ def parse_amqp_url(url: str) -> BrokerEndpoint:
 class Amqpd:
     """One amqpd process on a fixed port and data dir; can be stopped and started again (a broker restart)."""
 
-    def __init__(self, workdir: Path, name: str = "amqpd", port: int | None = None):
+    def __init__(self, workdir: Path, name: str = "amqpd", port: int | None = None, host: str = "127.0.0.1",
+                 management_port: int = 0):
         self.workdir = workdir
         self.name = name
+        self.host = host
         self.port = port or free_port()
+        self.management_port = management_port  # 0: no management API
         self.data_dir = workdir / f"{name}-data"
         self.log_path = workdir / f"{name}.log"
         self.proc: subprocess.Popen | None = None
 
     @property
     def endpoint(self) -> BrokerEndpoint:
-        return BrokerEndpoint("127.0.0.1", self.port)
+        return BrokerEndpoint(self.host, self.port)
 
     @property
     def running(self) -> bool:
@@ -90,8 +109,8 @@ class Amqpd:
         if self.running:
             return
         self.workdir.mkdir(parents=True, exist_ok=True)
-        args = [AMQPD_PYTHON, "-m", "amqpd", "--bind", "127.0.0.1", "--port", str(self.port),
-                "--data-dir", str(self.data_dir), "--management-port", "0",
+        args = [AMQPD_PYTHON, "-m", "amqpd", "--bind", self.host, "--port", str(self.port),
+                "--data-dir", str(self.data_dir), "--management-port", str(self.management_port),
                 "--prometheus-port", "0"]
         with open(self.log_path, "ab") as log:
             log.write(f"=== starting: {' '.join(args)}\n".encode())
@@ -106,7 +125,7 @@ class Amqpd:
             deadline = time.monotonic() + timeout
             while True:
                 try:
-                    wait_for_amqp("127.0.0.1", self.port, max(0.5, deadline - time.monotonic()), self.proc)
+                    wait_for_amqp(self.host, self.port, max(0.5, deadline - time.monotonic()), self.proc)
                     return
                 except RuntimeError:
                     if time.monotonic() > deadline:

@@ -1,7 +1,9 @@
 """The shared body of the interop runners (interop/run_*.py).
 
 A runner: gets its suite (a pinned sdist from PyPI, or the harness's own application programs), gets a
-broker (a private amqpd, or the external broker in AMQP_URL / --url), checks that the broker answers,
+broker (a private amqpd, or the external broker in AMQP_URL / --url; an sdist suite gets it through
+fake Docker, or with `broker_env` directly through environment variables, management API included),
+checks that the broker answers,
 runs the suite under pytest with a per-test timeout, prints one line per test and closes with
 `NAME: N passed, M failed, K skipped`. It exits non-zero on any failure not explained by
 interop/baseline (fails on RabbitMQ 3.10 too) or interop/known (a recorded amqpd deviation), when the
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import sdist as sdist_mod
-from .broker import Amqpd, BrokerEndpoint, amqp_handshake_ok, parse_amqp_url
+from .broker import Amqpd, BrokerEndpoint, amqp_handshake_ok, free_loopback_address, free_port, parse_amqp_url
 from .expectations import Expectations
 
 INTEROP_DIR = Path(__file__).resolve().parents[1]
@@ -39,6 +41,11 @@ class Suite:
     must_contain: list[str] = field(default_factory=list)  # files the sdist must have (its tests)
     root_conftest: Path | None = None                     # copied to <sdist>/conftest.py (a parent conftest)
     tls_from_sdist: tuple[str, str, str] | None = None    # (cert, key, ca) paths inside the sdist
+    # An sdist suite that reads its broker from environment variables instead of starting a container:
+    # broker_env(AMQP endpoint, management API URL) gives them; the broker has its management API.
+    broker_env: Callable[[BrokerEndpoint, str], dict[str, str]] | None = None
+    amqp_port: int | None = None  # the suite always connects to this port of its host
+    targets: list[str] = field(default_factory=lambda: ["tests"])  # what pytest runs (relative to the sdist)
     # An application suite: pytest files under interop/apps.
     app_tests: list[str] = field(default_factory=list)
     pytest_args: list[str] = field(default_factory=list)
@@ -58,6 +65,8 @@ def _parse(argv: list[str] | None, suite: Suite) -> argparse.Namespace:
                                 description=f"Run the {suite.name} {suite.version} interop suite.")
     p.add_argument("--url", default=os.environ.get("AMQP_URL"),
                    help="an external broker to test instead of a private amqpd (default: $AMQP_URL)")
+    p.add_argument("--http-url", default=os.environ.get("AMQP_HTTP_URL"),
+                   help="the external broker's management API (default: $AMQP_HTTP_URL, else http://<host>:15672)")
     p.add_argument("--broker-name", default=None,
                    help="label for the external broker in reports (default: rabbitmq)")
     p.add_argument("--fast", action="store_true", help="only the fast subset that CI runs")
@@ -124,6 +133,53 @@ def _preflight(endpoint: BrokerEndpoint, what: str) -> None:
         raise Loud(f"BROKER UNUSABLE at {endpoint.url} ({what}): {exc!r}") from None
     if not ok:
         raise Loud(f"BROKER UNUSABLE at {endpoint.url} ({what}): a published message did not come back")
+
+
+def _preflight_http(endpoint: BrokerEndpoint, http_url: str, what: str) -> None:
+    """The management API must answer /api/whoami for the suite's user."""
+    import base64
+    import urllib.request
+
+    token = base64.b64encode(f"{endpoint.user}:{endpoint.password}".encode()).decode()
+    req = urllib.request.Request(http_url.rstrip("/") + "/api/whoami", headers={"Authorization": f"Basic {token}"})
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                if resp.status == 200:
+                    return
+                problem = f"HTTP {resp.status}"
+        except Exception as exc:  # noqa: BLE001 - reported below
+            problem = repr(exc)
+        if time.monotonic() > deadline:
+            raise Loud(f"MANAGEMENT API UNUSABLE at {http_url} ({what}): {problem}")
+        time.sleep(0.3)
+
+
+def _direct_broker(suite: Suite, ns: argparse.Namespace, external: BrokerEndpoint | None, results_dir: Path,
+                   cleanup: list[Callable[[], None]]) -> tuple[BrokerEndpoint, str]:
+    """(endpoint, management URL) for a suite that reaches its broker directly: the external broker, or
+    a private amqpd with its management API (on its own loopback address when the suite needs a fixed
+    AMQP port)."""
+    if external is not None:
+        if suite.amqp_port and external.port != suite.amqp_port:
+            raise Loud(f"the {suite.name} suite connects to port {suite.amqp_port} of its host; "
+                       f"AMQP_URL names port {external.port}")
+        http_url = ns.http_url or f"http://{external.host}:15672"
+        _preflight(external, "AMQP_URL")
+        _preflight_http(external, http_url, "--http-url / AMQP_HTTP_URL")
+        return external, http_url
+    try:
+        host = free_loopback_address(suite.amqp_port) if suite.amqp_port else "127.0.0.1"
+        amqpd = Amqpd(results_dir, name="amqpd", host=host, port=suite.amqp_port, management_port=free_port())
+        cleanup.append(amqpd.kill)
+        amqpd.start()
+    except RuntimeError as exc:
+        raise Loud(f"BROKER UNAVAILABLE: {exc}") from None
+    http_url = f"http://127.0.0.1:{amqpd.management_port}"
+    _preflight(amqpd.endpoint, "the private amqpd")
+    _preflight_http(amqpd.endpoint, http_url, "the private amqpd")
+    return amqpd.endpoint, http_url
 
 
 def _read_report(path: Path) -> tuple[list[dict], int | None]:
@@ -203,7 +259,16 @@ def main(suite: Suite, argv: list[str] | None = None) -> int:
         env = dict(os.environ)
         env.pop("AMQP_URL", None)  # the suites get their broker from the harness only
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-        if suite.project:
+        docker = None
+        if suite.project and suite.broker_env is not None:
+            root = cwd = _prepare_sdist(suite, results_dir)
+            _print(f"   suite: {suite.project}=={suite.version} sdist unpacked in {root}")
+            endpoint, http_url = _direct_broker(suite, ns, external, results_dir, cleanup)
+            _print(f"   broker: {endpoint.url}, management API {http_url}")
+            env.update(suite.broker_env(endpoint, http_url))
+            env["PYTHONPATH"] = os.pathsep.join([str(root), str(INTEROP_DIR)])
+            targets = list(suite.targets)
+        elif suite.project:
             root = _prepare_sdist(suite, results_dir)
             _print(f"   suite: {suite.project}=={suite.version} sdist unpacked in {root}")
             from .fakedocker import FakeDocker
@@ -229,10 +294,9 @@ def main(suite: Suite, argv: list[str] | None = None) -> int:
             env["DOCKER_HOST"] = docker.docker_host
             env["PYTHONPATH"] = os.pathsep.join([str(root), str(INTEROP_DIR)])
             cwd = root
-            targets = ["tests"]
+            targets = list(suite.targets)
         else:
             root = cwd = INTEROP_DIR / "apps"
-            docker = None
             if external is None:
                 amqpd = Amqpd(results_dir, name="amqpd")
                 cleanup.append(amqpd.kill)

@@ -24,7 +24,7 @@ INTEROP = REPO / "interop"
 REQUIREMENTS = INTEROP / "requirements.txt"
 CACHE = Path(os.environ.get("INTEROP_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
              / "amqpd-interop")
-SUITES = ["aiormq", "aio-pika", "celery", "kombu", "pika"]
+SUITES = ["aiormq", "aio-pika", "celery", "kombu", "pika", "amqpstorm"]
 
 
 def _pins() -> dict[str, str]:

@@ -51,6 +51,8 @@ def _credentials(request: web.Request) -> tuple[str, str] | None:
 @web.middleware
 async def handle(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                  ) -> web.StreamResponse:
+    if isinstance(request.match_info.http_exception, web.HTTPNotFound):
+        return not_found()  # RabbitMQ answers an unknown path with its JSON 404, before authenticating
     broker = request.app[BROKER]
     log = request.app["log"]
     creds = _credentials(request)
@@ -184,11 +186,19 @@ def require_keys(doc: dict[str, Any], *keys: str) -> None:
         raise OpError("[" + ",".join(f"{{key_missing,{k}}}" for k in missing) + "]")
 
 
+def _vhost_first(items: list[dict[str, Any]], user: str | None, vhost: str | None) -> list[dict[str, Any]]:
+    # RabbitMQ's /api/vhosts/{vhost}/(topic-)permissions put the vhost before the user; the other
+    # permission resources the user first. The order is visible in raw JSON and breaks sort ties.
+    if vhost is None or user is not None:
+        return items
+    return [{"vhost": i["vhost"], **i} for i in items]
+
+
 def permissions_json(o: Any, user: str | None = None, vhost: str | None = None) -> list[dict[str, Any]]:
-    return [p.to_json() for (u, v), p in sorted(o.access.permissions.items())
-            if user in (None, u) and vhost in (None, v)]
+    return _vhost_first([p.to_json() for (u, v), p in sorted(o.access.permissions.items())
+                         if user in (None, u) and vhost in (None, v)], user, vhost)
 
 
 def topic_permissions_json(o: Any, user: str | None = None, vhost: str | None = None) -> list[dict[str, Any]]:
-    return [tp.to_json() for (u, v), by_x in sorted(o.access.topic.items()) if user in (None, u) and vhost in (None, v)
-            for _, tp in sorted(by_x.items())]
+    return _vhost_first([tp.to_json() for (u, v), by_x in sorted(o.access.topic.items())
+                         if user in (None, u) and vhost in (None, v) for _, tp in sorted(by_x.items())], user, vhost)

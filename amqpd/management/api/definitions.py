@@ -1,16 +1,26 @@
 """/api/definitions and /api/definitions/{vhost}: export (GET) and import (POST, JSON body or the UI's
-multipart upload), all through the operations layer."""
+multipart upload), all through the operations layer.
+
+As RabbitMQ 3.10 answers: a body that is not a JSON object is ``400 failed_to_parse_json``, an empty
+body imports nothing (204), an import into a missing vhost is ``404 not_found vhost_not_found``. A vhost
+created by an import through the API gives the importing user full permissions on it
+(rabbit_vhost:put_vhost grants them to the acting user), unless the document sets that user's
+permissions there itself. Not as RabbitMQ: exporting a missing vhost is 404 Object Not Found (RabbitMQ:
+``400 bad_request vhost_not_found``).
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aiohttp import web
 
-from ...ops.errors import BadRequest
+from ...ops.errors import BadRequest, Missing
 from .app import no_content, ops, path, require_admin
 
 routes_table = web.RouteTableDef()
+FULL = ".*"
 
 
 def _download(request: web.Request, doc: dict) -> web.Response:
@@ -21,17 +31,40 @@ def _download(request: web.Request, doc: dict) -> web.Response:
     return web.json_response(doc, headers=headers)
 
 
-async def _document(request: web.Request) -> object:
+async def _document(request: web.Request) -> dict[str, Any]:
     if request.content_type.startswith("multipart/"):
         form = await request.post()
         field = form.get("file")
         raw = field.file.read() if hasattr(field, "file") else (field or "")
     else:
         raw = await request.read()
+    if not raw.strip():
+        return {}
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"not_json: {exc}") from None
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("failed_to_parse_json") from None
+    if not isinstance(doc, dict):
+        raise BadRequest("failed_to_parse_json")
+    return doc
+
+
+def _explicit_permissions(doc: dict[str, Any], user: str) -> set[Any]:
+    perms = doc.get("permissions")
+    if not isinstance(perms, list):
+        return set()
+    return {p.get("vhost") for p in perms if isinstance(p, dict) and p.get("user") == user}
+
+
+def _grant_new_vhosts(request: web.Request, doc: dict[str, Any], before: set[str]) -> None:
+    o = ops(request)
+    user = request["user"].name
+    if user not in o.users:
+        return
+    explicit = _explicit_permissions(doc, user)
+    for name in sorted(set(o.vhosts) - before):
+        if name not in explicit and (user, name) not in o.access.permissions:
+            o.set_permissions(user, name, FULL, FULL, FULL)
 
 
 @routes_table.get("/api/definitions")
@@ -43,7 +76,10 @@ async def export_all(request: web.Request) -> web.Response:
 @routes_table.post("/api/definitions")
 async def import_all(request: web.Request) -> web.Response:
     require_admin(request)
-    ops(request).import_definitions(await _document(request))
+    doc = await _document(request)
+    before = set(ops(request).vhosts)
+    ops(request).import_definitions(doc)
+    _grant_new_vhosts(request, doc, before)
     return no_content()
 
 
@@ -59,7 +95,8 @@ async def export_vhost(request: web.Request) -> web.Response:
 async def import_vhost(request: web.Request) -> web.Response:
     require_admin(request)
     vhost = path(request, "vhost")
-    ops(request).vhost(vhost)
+    if vhost not in ops(request).vhosts:
+        raise Missing("vhost_not_found")
     ops(request).import_definitions(await _document(request), vhost)
     return no_content()
 

@@ -64,6 +64,22 @@ async def check_local_alarms(request: web.Request) -> web.Response:
     return failed("There are alarms in effect on the node", alarms=found) if found else ok()
 
 
+# The pre-3.8 health check that 3.10 still serves (rabbit_mgmt_wm_healthchecks, rabbit_health_check:node):
+# clients such as AMQPStorm's management API call it, with or without the node name.
+@routes_table.get("/api/healthchecks/node")
+@routes_table.get("/api/healthchecks/node/")
+@routes_table.get("/api/healthchecks/node/{node}")
+async def legacy_node_check(request: web.Request) -> web.Response:
+    node = node_name()
+    if request.match_info.get("node", node) != node:
+        raise NotFound(request.match_info["node"])
+    found = alarms(request.app[BROKER])
+    if found:
+        terms = ",".join(f"{{resource_limit,{a['resource']},'{a['node']}'}}" for a in found)
+        return failed(f"resource alarm(s) in effect:[{terms}]")
+    return ok()
+
+
 @routes_table.get("/api/health/checks/port-listener/{port}")
 async def check_port_listener(request: web.Request) -> web.Response:
     raw = path(request, "port")

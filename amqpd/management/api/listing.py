@@ -3,14 +3,20 @@
 As rabbit_mgmt_util (3.10) does, in this order:
 
 - ``columns=a,b.c``: each item keeps only those keys (dotted: descend into nested objects); applied
-  before sorting, so a sort key that is not among the columns sorts as missing. An item left with no
-  key at all is rendered ``[]`` (Erlang's empty proplist), as RabbitMQ does;
+  before sorting, so a sort key that is not among the columns sorts as missing -- except for queues,
+  exchanges and vhosts, which RabbitMQ (rabbit_mgmt_util:augment_resources) sorts whole and then cuts
+  to the columns. An item left with no key at all is rendered ``[]`` (Erlang's empty proplist), as
+  RabbitMQ does;
 - ``sort=dotted.key`` (then the default keys, ``vhost`` and ``name``), ``sort_reverse=true``; a missing
   key sorts as 0, and values of different kinds in Erlang's term order (numbers, booleans/null,
-  objects, lists, strings);
+  objects, lists, strings). Items equal on those keys are ordered as RabbitMQ's ``lists:sort`` of
+  ``{Key, Item}`` leaves them: by the whole item, a proplist in the order of its JSON keys (so two
+  bindings of one exchange come in destination order, whatever their routing keys);
 - with ``page`` only: ``name`` (case-insensitive substring, or ``use_regex=true``: a case-insensitive
   regular expression search), then the page of ``page_size`` (default 100, at most 500) in the envelope
-  {filtered_count, item_count, items, page, page_count, page_size, total_count}.
+  {filtered_count, item_count, items, page, page_count, page_size, total_count}. Lists that RabbitMQ
+  does not page (``paged=False``: bindings, users, permissions, policies, parameters) check the page
+  parameters but answer the whole list.
 
 Bad parameters: ``400 bad_request "Pagination parameters are invalid"`` (not an integer, a bad regex),
 ``400 invalid_pagination_parameters "Invalid pagination parameters: page number 0, page size undefined"``,
@@ -21,6 +27,7 @@ Bad parameters: ``400 bad_request "Pagination parameters are invalid"`` (not an 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -30,6 +37,9 @@ from aiohttp import web
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
 DEFAULT_SORT = ("vhost", "name")
+# The lists RabbitMQ sorts before keeping the columns (by route).
+SORTED_WHOLE = frozenset({"/api/queues", "/api/queues/{vhost}", "/api/exchanges", "/api/exchanges/{vhost}",
+                          "/api/vhosts"})
 _MISSING = object()
 
 
@@ -101,12 +111,26 @@ def _term_key(v: Any) -> tuple[Any, ...]:
     return (5, str(v).encode("utf-8"))
 
 
+def _item_key(item: Any) -> tuple[Any, ...]:
+    """An item as RabbitMQ holds it when it sorts: a proplist, [{key, value}] in the JSON's key order."""
+    if isinstance(item, dict):
+        return (4, tuple((k, _term_key(v)) for k, v in item.items()))
+    return _term_key(item)
+
+
 def sort_items(items: list[Any], sort: str | None, reverse: bool,
                default_sort: Sequence[str] = DEFAULT_SORT) -> list[Any]:
     if sort == "":
         return items  # rabbit_mgmt_util: an explicitly empty sort does not sort
     keys = ([sort] if sort is not None else []) + list(default_sort)
-    out = sorted(items, key=lambda it: tuple(_term_key(_dotted(it, k)) for k in keys))
+    keyed = sorted(((tuple(_term_key(_dotted(it, k)) for k in keys), it) for it in items), key=lambda p: p[0])
+    out: list[Any] = []
+    # Only runs of equal keys need the (costlier) whole-item comparison.
+    for _, run in itertools.groupby(keyed, key=lambda p: p[0]):
+        group = [it for _, it in run]
+        if len(group) > 1:
+            group.sort(key=_item_key)
+        out.extend(group)
     if reverse:
         out.reverse()
     return out
@@ -167,20 +191,26 @@ def error_response(exc: ListingError) -> web.Response:
     return web.json_response({"error": exc.error, "reason": exc.reason}, status=400)
 
 
-def listing(request: web.Request, items: Iterable[Any], default_sort: Sequence[str] = DEFAULT_SORT) -> Any:
+def listing(request: web.Request, items: Iterable[Any], default_sort: Sequence[str] = DEFAULT_SORT,
+            paged: bool = True) -> Any:
     """The JSON document for a list (raises ListingError)."""
     paging = pagination(request)  # validated first, as RabbitMQ does
     cols = columns(request)
-    out = [extract(i, cols) for i in items]
-    out = sort_items(out, request.query.get("sort"), request.query.get("sort_reverse") == "true", default_sort)
-    return page_of(out, request, paging) if paging is not None else out
+    sort, reverse = request.query.get("sort"), request.query.get("sort_reverse") == "true"
+    resource = request.match_info.route.resource
+    if resource is not None and resource.canonical in SORTED_WHOLE:
+        out = [extract(i, cols) for i in sort_items(list(items), sort, reverse, default_sort)]
+    else:
+        out = sort_items([extract(i, cols) for i in items], sort, reverse, default_sort)
+    return page_of(out, request, paging) if paging is not None and paged else out
 
 
-def respond(request: web.Request, items: Iterable[Any], default_sort: Sequence[str] = DEFAULT_SORT
-            ) -> web.Response:
-    """A list endpoint's answer, with RabbitMQ's columns, sort, filter and paging parameters."""
+def respond(request: web.Request, items: Iterable[Any], default_sort: Sequence[str] = DEFAULT_SORT,
+            paged: bool = True) -> web.Response:
+    """A list endpoint's answer, with RabbitMQ's columns, sort, filter and paging parameters
+    (``paged=False``: a list RabbitMQ answers whole whatever ``page`` says)."""
     try:
-        return web.json_response(listing(request, items, default_sort))
+        return web.json_response(listing(request, items, default_sort, paged))
     except ListingError as exc:
         return error_response(exc)
 

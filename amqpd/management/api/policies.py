@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from ...ops.errors import BadRequest, NotFound
+from . import listing
 from .app import (
     created,
     no_content,
@@ -29,7 +30,9 @@ def _table(vh: Any, operator: bool) -> dict[str, Any]:
 
 def _list(request: web.Request, vhosts: list[str], operator: bool) -> web.Response:
     o = ops(request)
-    return web.json_response([p.to_json() for v in vhosts for _, p in sorted(_table(o.vhosts[v], operator).items())])
+    items = [p.to_json() for v in vhosts for _, p in sorted(_table(o.vhosts[v], operator).items())]
+    # rabbit_mgmt_wm_policies / _operator_policies sort by priority first; RabbitMQ pages neither
+    return listing.respond(request, items, default_sort=("priority",), paged=False)
 
 
 def _policy_routes(prefix: str, operator: bool) -> None:
@@ -50,7 +53,7 @@ def _policy_routes(prefix: str, operator: bool) -> None:
         p = _table(ops(request).vhosts[vhost], operator).get(path(request, "name"))
         if p is None:
             raise NotFound("policy")
-        return web.json_response(p.to_json())
+        return listing.respond_one(request, p.to_json())
 
     @routes_table.put(f"/api/{prefix}/{{vhost}}/{{name}}")
     async def put_one(request: web.Request) -> web.Response:
@@ -112,20 +115,21 @@ def _parameters(request: web.Request, component: str | None, vhosts: list[str]) 
 @routes_table.get("/api/parameters")
 async def list_parameters(request: web.Request) -> web.Response:
     require_policymaker(request)
-    return web.json_response(_parameters(request, None, visible_vhosts(request)))
+    return listing.respond(request, _parameters(request, None, visible_vhosts(request)), paged=False)
 
 
 @routes_table.get("/api/parameters/{component}")
 async def list_component(request: web.Request) -> web.Response:
     require_policymaker(request)
-    return web.json_response(_parameters(request, path(request, "component"), visible_vhosts(request)))
+    return listing.respond(request, _parameters(request, path(request, "component"), visible_vhosts(request)),
+                           paged=False)
 
 
 @routes_table.get("/api/parameters/{component}/{vhost}")
 async def list_component_vhost(request: web.Request) -> web.Response:
     vhost = path(request, "vhost")
     require_policymaker(request, vhost)
-    return web.json_response(_parameters(request, path(request, "component"), [vhost]))
+    return listing.respond(request, _parameters(request, path(request, "component"), [vhost]), paged=False)
 
 
 @routes_table.get("/api/parameters/{component}/{vhost}/{name}")
@@ -135,7 +139,7 @@ async def get_parameter(request: web.Request) -> web.Response:
     name = path(request, "name")
     for p in _parameters(request, path(request, "component"), [vhost]):
         if p["name"] == name:
-            return web.json_response(p)
+            return listing.respond_one(request, p)
     raise NotFound("parameter")
 
 
@@ -154,7 +158,10 @@ async def put_parameter(request: web.Request) -> web.Response:
 async def delete_parameter(request: web.Request) -> web.Response:
     vhost = path(request, "vhost")
     require_policymaker(request, vhost)
-    ops(request).clear_parameter(path(request, "component"), vhost, path(request, "name"))
+    component, name = path(request, "component"), path(request, "name")
+    if not any(p["name"] == name for p in _parameters(request, component, [vhost])):
+        raise NotFound("parameter")  # RabbitMQ: 404 for a parameter that is not there (vhost-limits too)
+    ops(request).clear_parameter(component, vhost, name)
     return no_content()
 
 
@@ -162,7 +169,8 @@ async def delete_parameter(request: web.Request) -> web.Response:
 @routes_table.get("/api/global-parameters")
 async def list_global(request: web.Request) -> web.Response:
     require_policymaker(request)
-    return web.json_response([{"name": n, "value": v} for n, v in sorted(ops(request).global_parameters.items())])
+    items = [{"name": n, "value": v} for n, v in sorted(ops(request).global_parameters.items())]
+    return listing.respond(request, items, paged=False)
 
 
 @routes_table.get("/api/global-parameters/{name}")
@@ -172,7 +180,7 @@ async def get_global(request: web.Request) -> web.Response:
     params = ops(request).global_parameters
     if name not in params:
         raise NotFound("global parameter")
-    return web.json_response({"value": params[name], "name": name})
+    return listing.respond_one(request, {"value": params[name], "name": name})
 
 
 @routes_table.put("/api/global-parameters/{name}")

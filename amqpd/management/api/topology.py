@@ -180,14 +180,14 @@ def _ends(request: web.Request, vh: Any) -> tuple[Any, str, Any]:
 @routes_table.get("/api/bindings/{vhost}")
 async def list_bindings(request: web.Request) -> web.Response:
     items = [b for vh in vhosts_in_scope(request) for b in vhost_bindings(vh)]
-    return listing.respond(request, items)
+    return listing.respond(request, items, paged=False)
 
 
 @routes_table.get("/api/bindings/{vhost}/e/{source}/{dtype:[qe]}/{dest}")
 async def list_between(request: web.Request) -> web.Response:
     vh = vhost_of(request)
     src, _, dest = _ends(request, vh)
-    return listing.respond(request, vhost_bindings(vh, src.name, dest))
+    return listing.respond(request, vhost_bindings(vh, src.name, dest), paged=False)
 
 
 @routes_table.post("/api/bindings/{vhost}/e/{source}/{dtype:[qe]}/{dest}")

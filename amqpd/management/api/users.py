@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from ...ops.errors import BadRequest, NotFound
+from . import listing
 from .app import (
     created,
     no_content,
@@ -23,17 +24,22 @@ from .app import (
 routes_table = web.RouteTableDef()
 
 
+def _list(request: web.Request, items: list[dict[str, Any]]) -> web.Response:
+    """rabbit_mgmt_util:reply_list: columns and sort apply; RabbitMQ does not page these lists."""
+    return listing.respond(request, items, paged=False)
+
+
 @routes_table.get("/api/whoami")
 async def whoami(request: web.Request) -> web.Response:
     user = request["user"]
-    return web.json_response({"name": user.name, "tags": list(user.tags)})
+    return listing.respond_one(request, {"name": user.name, "tags": list(user.tags)})
 
 
 # -- users ------------------------------------------------------------------------------------------
 @routes_table.get("/api/users")
 async def list_users(request: web.Request) -> web.Response:
     require_admin(request)
-    return web.json_response([u.to_json() for _, u in sorted(ops(request).users.items())])
+    return _list(request, [u.to_json() for _, u in sorted(ops(request).users.items())])
 
 
 @routes_table.get("/api/users/without-permissions")
@@ -41,7 +47,7 @@ async def users_without_permissions(request: web.Request) -> web.Response:
     require_admin(request)
     o = ops(request)
     with_perms = {u for u, _ in o.access.permissions}
-    return web.json_response([u.to_json() for n, u in sorted(o.users.items()) if n not in with_perms])
+    return _list(request, [u.to_json() for n, u in sorted(o.users.items()) if n not in with_perms])
 
 
 @routes_table.post("/api/users/bulk-delete")
@@ -61,7 +67,7 @@ async def bulk_delete(request: web.Request) -> web.Response:
 @routes_table.get("/api/users/{user}")
 async def get_user(request: web.Request) -> web.Response:
     require_admin(request)
-    return web.json_response(ops(request).user(path(request, "user")).to_json())
+    return listing.respond_one(request, ops(request).user(path(request, "user")).to_json())
 
 
 @routes_table.put("/api/users/{user}")
@@ -88,21 +94,21 @@ async def delete_user(request: web.Request) -> web.Response:
 async def user_permissions(request: web.Request) -> web.Response:
     require_admin(request)
     o = ops(request)
-    return web.json_response(permissions_json(o, user=o.user(path(request, "user")).name))
+    return _list(request, permissions_json(o, user=o.user(path(request, "user")).name))
 
 
 @routes_table.get("/api/users/{user}/topic-permissions")
 async def user_topic_permissions(request: web.Request) -> web.Response:
     require_admin(request)
     o = ops(request)
-    return web.json_response(topic_permissions_json(o, user=o.user(path(request, "user")).name))
+    return _list(request, topic_permissions_json(o, user=o.user(path(request, "user")).name))
 
 
 # -- permissions ------------------------------------------------------------------------------------
 @routes_table.get("/api/permissions")
 async def list_permissions(request: web.Request) -> web.Response:
     require_admin(request)
-    return web.json_response(permissions_json(ops(request)))
+    return _list(request, permissions_json(ops(request)))
 
 
 def _user_and_vhost(request: web.Request) -> tuple[str, str]:
@@ -119,7 +125,7 @@ async def get_permission(request: web.Request) -> web.Response:
     p = ops(request).access.permissions.get((path(request, "user"), path(request, "vhost")))
     if p is None:
         raise NotFound("permission")
-    return web.json_response(p.to_json())
+    return listing.respond_one(request, p.to_json())
 
 
 @routes_table.put("/api/permissions/{vhost}/{user}")
@@ -149,7 +155,7 @@ async def delete_permission(request: web.Request) -> web.Response:
 @routes_table.get("/api/topic-permissions")
 async def list_topic_permissions(request: web.Request) -> web.Response:
     require_admin(request)
-    return web.json_response(topic_permissions_json(ops(request)))
+    return _list(request, topic_permissions_json(ops(request)))
 
 
 @routes_table.get("/api/topic-permissions/{vhost}/{user}")
@@ -158,7 +164,7 @@ async def get_topic_permissions(request: web.Request) -> web.Response:
     items = topic_permissions_json(ops(request), user=path(request, "user"), vhost=path(request, "vhost"))
     if not items:
         raise NotFound("topic permission")
-    return web.json_response(items)
+    return _list(request, items)
 
 
 @routes_table.put("/api/topic-permissions/{vhost}/{user}")
@@ -194,7 +200,7 @@ async def list_user_limits(request: web.Request) -> web.Response:
     user = request["user"]
     o = ops(request)
     users = [u for _, u in sorted(o.users.items())] if sees_all(user) else [user]
-    return web.json_response(_limits_json(users))
+    return _list(request, _limits_json(users))
 
 
 @routes_table.get("/api/user-limits/{user}")
@@ -202,7 +208,7 @@ async def get_user_limits(request: web.Request) -> web.Response:
     name = path(request, "user")
     if name != request["user"].name:
         require_admin(request)
-    return web.json_response(_limits_json([ops(request).user(name)]))
+    return _list(request, _limits_json([ops(request).user(name)]))
 
 
 @routes_table.put("/api/user-limits/{user}/{name}")
