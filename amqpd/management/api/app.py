@@ -14,6 +14,8 @@ from aiohttp import web
 from ...errors import AMQPError, ReplyCode
 from ...log import get_logger
 from ...ops.errors import NotFound, OpError
+from ..ui import COOKIE, SESSIONS
+from ..ui import setup as setup_ui
 
 MANAGEMENT_TAGS = frozenset(("administrator", "monitoring", "policymaker", "management"))
 REALM = 'Basic realm="RabbitMQ Management"'
@@ -53,10 +55,18 @@ async def handle(request: web.Request, handler: Callable[[web.Request], Awaitabl
                  ) -> web.StreamResponse:
     if isinstance(request.match_info.http_exception, web.HTTPNotFound):
         return not_found()  # RabbitMQ answers an unknown path with its JSON 404, before authenticating
+    if not request.path.startswith("/api/"):
+        return await handler(request)  # the UI's pages and assets (management/ui/) are not the API
     broker = request.app[BROKER]
     log = request.app["log"]
     creds = _credentials(request)
-    user = broker.ops.authenticate(*creds) if creds else None
+    if creds is not None:
+        user = broker.ops.authenticate(*creds)
+    else:
+        # the UI's session cookie stands for the credentials it was opened with
+        name = request.app[SESSIONS].user_for(request.cookies.get(COOKIE))
+        user = broker.ops.users.get(name) if name is not None else None
+        creds = (name, "") if name is not None else None
     if user is None:
         log.info("http authentication failed", path=request.path, user=creds[0] if creds else None)
         return error(401, "not_authorized", "Login failed", {"WWW-Authenticate": REALM})
@@ -92,6 +102,7 @@ def make_app(broker: Any) -> web.Application:
     app["log"] = get_logger(component="management")
     for module in (overview, users, vhosts, policies, definitions, topology):
         module.routes(app.router)
+    setup_ui(app, broker)
     return app
 
 
