@@ -9,7 +9,7 @@ with load. Everything else happens off the hot path:
 - sampler.py reads them every ``collect_statistics_interval`` ms and turns differences into rates
   (and a bounded history for the node);
 - views.py renders them as the management API's ``message_stats``, ``*_details`` and churn rates; the
-  Prometheus exposition (management/prometheus.py) reads the same counters.
+  Prometheus exposition (management/prometheus/) reads the same counters.
 """
 
 from .counters import (

@@ -377,3 +377,25 @@ def test_per_object_by_default_and_port_off(broker_factory, uniq, tmp_path):
         assert s.connect_ex(("127.0.0.1", off.metrics_port)) != 0
     conn = connect(off)  # the broker itself runs
     conn.close()
+
+
+def test_queue_contents_as_of_the_last_sample(broker_factory, uniq):
+    """Persistent, in-memory and unacknowledged figures come from the statistics sampler (its interval
+    here 200 ms), as RabbitMQ's come from its queue statistics."""
+    b = broker_factory("collect_statistics_interval = 200\n")
+    q = uniq("contents")
+    with connect(b) as conn:
+        ch = conn.channel()
+        ch.queue_declare(q, durable=True)
+        for _ in range(4):
+            ch.basic_publish("", q, b"p" * 10, pika.BasicProperties(delivery_mode=2, timestamp=1_700_000_000))
+        ch.basic_publish("", q, b"t" * 3)
+        method, _props, _body = ch.basic_get(q)  # held unacknowledged: 10 bytes, persistent
+        assert method is not None
+        assert wait_for(lambda: queue_value(b, "rabbitmq_queue_messages_persistent", q) == 4)
+        assert queue_value(b, "rabbitmq_queue_messages_bytes", q) == 43
+        assert queue_value(b, "rabbitmq_queue_messages_unacked_bytes", q) == 10
+        assert queue_value(b, "rabbitmq_queue_messages_ram", q) == 5
+        assert queue_value(b, "rabbitmq_queue_head_message_timestamp", q) == 1_700_000_000
+        ch.basic_ack(method.delivery_tag)
+        assert wait_for(lambda: queue_value(b, "rabbitmq_queue_messages_persistent", q) == 3)

@@ -83,12 +83,18 @@ def test_monotonic_never_goes_back():
     assert m("b", 0) == 0
 
 
-@pytest.mark.parametrize("summed", [None, [7, 2.0, 2.0, 30]])
+CONTENTS = (0,) * 10  # ram, ram bytes, ready ram, unacked ram, persistent, ..., paged out bytes
+
+
+@pytest.mark.parametrize("summed", [None, [7, 2.0, 2.0, 30, *CONTENTS, 0]])
 def test_render_rows_and_sums(summed):
-    rows = [(("/", "a"), (3, 1.0, 1.0, 10)), (("/", "b"), (4, 0, 0, 20))]
+    rows = [(("/", "a"), (3, 1.0, 1.0, 10, *CONTENTS, 1_700_000_000)), (("/", "b"), (4, 0, 0, 20, *CONTENTS, None))]
     out = {m.name: m for m in render(F.QUEUE, "rabbitmq_", rows, summed)}
-    assert list(out) == ["rabbitmq_queue_consumers", "rabbitmq_queue_consumer_capacity",
-                         "rabbitmq_queue_consumer_utilisation", "rabbitmq_queue_messages_ready_bytes"]
+    assert list(out)[:4] == ["rabbitmq_queue_consumers", "rabbitmq_queue_consumer_capacity",
+                             "rabbitmq_queue_consumer_utilisation", "rabbitmq_queue_messages_ready_bytes"]
+    stamps = out["rabbitmq_queue_head_message_timestamp"].samples
+    # a queue without a head timestamp has no sample; the aggregate has none at all (as RabbitMQ)
+    assert [s.value for s in stamps] == ([1_700_000_000] if summed is None else [])
     if summed is None:
         assert [(s.labels, s.value) for s in out["rabbitmq_queue_consumers"].samples] == [
             ({"vhost": "/", "queue": "a"}, 3), ({"vhost": "/", "queue": "b"}, 4)]

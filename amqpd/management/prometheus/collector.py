@@ -25,6 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from ...connection import RABBITMQ_VERSION
 from ...memory import memory_limit, rss_bytes
+from ...stats import contents
 from ...stats.counters import CHANNEL_FIELDS, channel_counts, queue_counts
 from ...stats.node import disk_free, fd_used
 from ..api.app import node_name
@@ -184,7 +185,14 @@ class Scrape:
                 consumers = len(q.consumers)
                 # as /api/queues reports them: amqpd does not measure consumer utilisation over time
                 capacity = 1.0 if consumers else 0
-                out.append(((vh.name, q.name), (consumers, capacity, capacity, q.ready.bytes)))
+                f = contents.queue_fields(q, getattr(q, "_st_contents", None))
+                ready_ram = f.get("messages_ready_ram", q.message_count)
+                out.append(((vh.name, q.name), (
+                    consumers, capacity, capacity, q.ready.bytes, f["messages_ram"], f["message_bytes_ram"],
+                    ready_ram, f["messages_ram"] - ready_ram, f["messages_persistent"],
+                    f["message_bytes_persistent"], f["message_bytes"], f["message_bytes_unacknowledged"],
+                    f.get("messages_paged_out", 0), f.get("message_bytes_paged_out", 0),
+                    f.get("head_message_timestamp"))))
         return out
 
     def _queue_consumer_count(self, vhosts: Any) -> list[Row]:

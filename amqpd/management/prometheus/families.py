@@ -94,8 +94,20 @@ QUEUE = Family("queue_metrics", (
     ("queue_consumer_capacity", G, "Consumer capacity"),
     ("queue_consumer_utilisation", G, "Same as consumer capacity"),
     ("queue_messages_ready_bytes", G, "Size in bytes of ready messages"),
+    # as of the last statistics sample (amqpd/stats/contents.py), like RabbitMQ's own
+    ("queue_messages_ram", G, "Ready and unacknowledged messages stored in memory"),
+    ("queue_messages_ram_bytes", G, "Size of ready and unacknowledged messages stored in memory"),
+    ("queue_messages_ready_ram", G, "Ready messages stored in memory"),
+    ("queue_messages_unacked_ram", G, "Unacknowledged messages stored in memory"),
+    ("queue_messages_persistent", G, "Persistent messages"),
+    ("queue_messages_persistent_bytes", G, "Size in bytes of persistent messages"),
+    ("queue_messages_bytes", G, "Size in bytes of ready and unacknowledged messages"),
+    ("queue_messages_unacked_bytes", G, "Size in bytes of all unacknowledged messages"),
+    ("queue_messages_paged_out", G, "Messages paged out to disk"),
+    ("queue_messages_paged_out_bytes", G, "Size in bytes of messages paged out to disk"),
+    ("queue_head_message_timestamp", G, "Timestamp of the first message in the queue, if any"),
 ), labels=("vhost", "queue"), per_object=True, vhost_filtered=True,
-    not_summed=frozenset({"queue_consumer_capacity"}))
+    not_summed=frozenset({"queue_consumer_capacity", "queue_head_message_timestamp"}))
 
 QUEUE_CONSUMER_COUNT = Family("queue_consumer_count", (
     ("queue_consumers", G, "Consumers on a queue"),
