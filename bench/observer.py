@@ -1,10 +1,13 @@
 """Poll the management API and the Prometheus endpoints once a second while a scenario runs, the way a
-dashboard and a Prometheus scraper do (loadgen.py --observe), and report how the requests fared."""
+dashboard and a Prometheus scraper do (loadgen.py --observe), and report how the requests fared.
+
+The poller is a process of its own: a thread in the load generator would share its GIL with the
+benchmark's own client and slow it down, and the broker would be blamed for it."""
 
 from __future__ import annotations
 
 import base64
-import threading
+import multiprocessing as mp
 import time
 import urllib.request
 
@@ -12,40 +15,49 @@ PATHS = ("/api/overview", "/api/queues", "/api/connections", "/api/channels")
 METRICS = ("/metrics", "/metrics/per-object")
 
 
+def _poll(urls: list[str], auth: str, interval: float, stop: mp.Event, out: mp.Queue) -> None:
+    requests = failures = 0
+    slowest = 0.0
+    while not stop.wait(interval):
+        for url in urls:
+            req = urllib.request.Request(url)
+            if "/api/" in url:
+                req.add_header("Authorization", auth)
+            started = time.monotonic()
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    resp.read()
+            except OSError:
+                failures += 1
+            requests += 1
+            slowest = max(slowest, time.monotonic() - started)
+    out.put((requests, failures, slowest))
+
+
 class Observer:
     def __init__(self, api_base: str, metrics_base: str, user: str = "guest", password: str = "guest",
                  interval: float = 1.0) -> None:
-        self.urls = [api_base + p for p in PATHS] + [metrics_base + p for p in METRICS]
-        self.auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-        self.interval = interval
-        self.requests = 0
-        self.failures = 0
+        urls = [api_base + p for p in PATHS] + [metrics_base + p for p in METRICS]
+        auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        ctx = mp.get_context("spawn")
+        self._stop = ctx.Event()
+        self._out: mp.Queue = ctx.Queue()
+        self._proc = ctx.Process(target=_poll, args=(urls, auth, interval, self._stop, self._out), daemon=True)
+        self.requests = self.failures = 0
         self.slowest = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> Observer:
-        self._thread.start()
+        self._proc.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(30)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            for url in self.urls:
-                req = urllib.request.Request(url)
-                if "/api/" in url:
-                    req.add_header("Authorization", self.auth)
-                started = time.monotonic()
-                try:
-                    with urllib.request.urlopen(req, timeout=10) as resp:
-                        resp.read()
-                except OSError:
-                    self.failures += 1
-                self.requests += 1
-                self.slowest = max(self.slowest, time.monotonic() - started)
+        try:
+            self.requests, self.failures, self.slowest = self._out.get(timeout=30)
+        finally:
+            self._proc.join(10)
+            if self._proc.is_alive():
+                self._proc.kill()
 
     def summary(self) -> str:
         return f"observed: {self.requests} requests, {self.failures} failed, slowest {self.slowest * 1000:.0f} ms"
