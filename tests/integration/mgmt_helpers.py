@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -70,3 +71,14 @@ class Api:
 def q(name: str) -> str:
     """A path segment as RabbitMQ's API expects it (%2F for the default vhost)."""
     return urllib.parse.quote(name, safe="")
+
+
+def wait_for(predicate, timeout: float = 10.0):
+    """Poll predicate until it is truthy (statistics are sampled, not pushed); its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    return predicate()

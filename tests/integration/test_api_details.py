@@ -8,19 +8,9 @@ from __future__ import annotations
 import time
 
 import pika
-from mgmt_helpers import Api
+from mgmt_helpers import Api, wait_for
 
 FAST = "collect_statistics_interval = 200\n"
-
-
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_queue_contents_consumers_and_channel_details(broker_factory):

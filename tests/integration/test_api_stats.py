@@ -12,7 +12,7 @@ from pathlib import Path
 import pika
 import pytest
 import stats_scenario
-from mgmt_helpers import Api
+from mgmt_helpers import Api, wait_for
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "rabbitmq-3.10" / "stats_shapes.json").read_text())
 FAST = "collect_statistics_interval = 200\n"
@@ -20,16 +20,6 @@ FAST = "collect_statistics_interval = 200\n"
 
 def counts(stats: dict) -> dict:
     return {k: v for k, v in stats.items() if not k.endswith("_details")}
-
-
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return predicate()
 
 
 @pytest.fixture
