@@ -14,10 +14,20 @@ from typing import Any
 from .errors import ChannelError, ReplyCode
 
 
+class Long(int):
+    """An integer RabbitMQ holds as a ``long`` whatever its size: a JSON integer from the HTTP API (the
+    management plugin types them so, and its error texts name that type). Integers decoded from AMQP
+    frames stay plain ints, named by their size as below."""
+
+    __slots__ = ()
+
+
 def amqp_type(value: Any) -> str:
     """RabbitMQ's name for the field type a decoded value most likely had."""
     if isinstance(value, bool):
         return "bool"
+    if isinstance(value, Long):
+        return "long"
     if isinstance(value, int):
         return "signedint" if -(2**31) <= value < 2**31 else "long"
     if isinstance(value, str):

@@ -80,7 +80,16 @@ def test_overview_columns(api):
     r = api.get("/overview?columns=node,object_totals.queues")
     assert r.status == 200
     assert set(r.body) == {"node", "object_totals"}
-    assert set(r.body["object_totals"]) == {"queues"}
+    # the overview's nested objects are maps in RabbitMQ: columns keep them whole
+    assert set(r.body["object_totals"]) == {"channels", "connections", "consumers", "exchanges", "queues"}
+
+
+def test_lists_rabbitmq_does_not_page(api, broker):
+    # consumers, nodes, a vhost's connections and channels: the whole list whatever `page` says
+    for path in ("/consumers", "/nodes", f"/vhosts/{q(broker.vhost)}/connections",
+                 f"/vhosts/{q(broker.vhost)}/channels"):
+        r = api.get(path + "?page=1")
+        assert r.status == 200 and isinstance(r.body, list), path
 
 
 def test_nodes(api):
@@ -318,7 +327,7 @@ def test_paging_sort_columns(api, broker):
     ("page=900", 400, None),
 ])
 def test_bad_paging(api, query, status, body):
-    r = api.get("/consumers?" + query)
+    r = api.get("/channels?" + query)  # a list RabbitMQ pages (not /consumers, nor a vhost's channels)
     assert r.status == status
     if body is not None:
         assert r.body == body
@@ -328,6 +337,6 @@ def test_bad_paging(api, query, status, body):
 
 
 def test_empty_page_one_is_fine(api, broker):
-    r = api.get(f"/vhosts/{q(broker.vhost)}/channels?page=1&name=no-such-channel-name")
+    r = api.get("/channels?page=1&name=no-such-channel-name")
     assert r.status == 200
     assert r.body["items"] == [] and r.body["filtered_count"] == 0 and r.body["page_count"] == 0

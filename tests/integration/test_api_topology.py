@@ -102,11 +102,21 @@ def test_queue_defaults_quorum_and_names(api, broker, vhost):
 def test_queue_404_shapes(api, vhost):
     nf = {"error": "Object Not Found", "reason": "Not Found"}
     for method, p in (("GET", f"/queues/{vhost}/nope"), ("DELETE", f"/queues/{vhost}/nope"),
-                      ("DELETE", f"/queues/{vhost}/nope/contents"), ("GET", f"/queues/{vhost}/nope/bindings"),
+                      ("DELETE", f"/queues/{vhost}/nope/contents"),
                       ("GET", "/queues/no-such-vhost"), ("GET", f"/exchanges/{vhost}/nope"),
-                      ("DELETE", f"/exchanges/{vhost}/nope"), ("GET", f"/bindings/{vhost}/e/nope/q/nope")):
+                      ("DELETE", f"/exchanges/{vhost}/nope")):
         r = api.call(method, p)
         assert (r.status, r.body) == (404, nf), (method, p)
+    # binding lists are never 404 in RabbitMQ: empty, and a missing queue still has its implicit binding
+    implicit = {"source": "", "vhost": vhost, "destination": "nope", "destination_type": "queue",
+                "routing_key": "nope", "arguments": {}, "properties_key": "nope"}
+    assert api.get(f"/queues/{vhost}/nope/bindings").body == [implicit]
+    for p in (f"/bindings/{vhost}/e/nope/q/nope", "/queues/no-such-vhost/nope/bindings",
+              f"/exchanges/{vhost}/nope/bindings/source", f"/exchanges/{vhost}/nope/bindings/destination",
+              f"/bindings/{vhost}/e/amq.direct/q/nope", "/bindings/no-such-vhost/e/x/q/y"):
+        r = api.get(p)
+        assert (r.status, r.body) == (200, []), p
+    assert api.get(f"/bindings/{vhost}/e/amq.default/q/nope").body == [implicit]
     r = api.post(f"/queues/{vhost}/nope/get", {"count": 1, "ackmode": "ack_requeue_true", "encoding": "auto"})
     assert (r.status, r.body) == (404, {"error": "not_found", "reason": f"NOT_FOUND - no queue 'nope' in vhost '{vhost}'"})
 

@@ -181,7 +181,8 @@ def test_vhost_scoped_import(broker_factory):
     exported = api.ok("GET", "/definitions/scoped")
     assert [q["name"] for q in exported["queues"]] == ["q1"]
     assert exported["policies"][0]["vhost"] == "scoped"
-    assert api.get("/definitions/nowhere").status == 404
+    r = api.get("/definitions/nowhere")
+    assert (r.status, r.body) == (400, {"error": "bad_request", "reason": "vhost_not_found"})
 
 
 def test_directory_of_files_is_loaded_in_name_order(broker_factory, tmp_path):

@@ -19,7 +19,18 @@ from ...errors import ReplyCode
 from ...ops.errors import NotFound
 from ...stats import views
 from . import listing
-from .app import BROKER, NotAuthorised, is_admin, no_content, node_name, ops, path, require_vhost, sees_all
+from .app import (
+    BROKER,
+    NotAuthorised,
+    error,
+    is_admin,
+    no_content,
+    node_name,
+    ops,
+    path,
+    require_vhost,
+    sees_all,
+)
 
 routes_table = web.RouteTableDef()
 DEFAULT_CLOSE_REASON = "Closed via management plugin"
@@ -223,7 +234,8 @@ async def list_connections(request: web.Request) -> web.Response:
     vhost = _vhost_filter(request)
     stats = not listing.disable_stats(request)
     conns = [c for c in _visible(request, live_connections(request)) if vhost in (None, c.vhost.name)]
-    return listing.respond(request, [connection_json(c, stats) for c in conns])
+    # RabbitMQ pages /api/connections, not a vhost's connections
+    return listing.respond(request, [connection_json(c, stats) for c in conns], paged=vhost is None)
 
 
 @routes_table.get("/api/connections/{name}")
@@ -250,13 +262,12 @@ async def delete_connection(request: web.Request) -> web.Response:
 async def connection_channels(request: web.Request) -> web.Response:
     conn = find_connection(request, path(request, "name"))
     _authorised_for(request, conn)
-    return listing.respond(request, [channel_json(ch) for ch in _channels([conn])])
+    return listing.respond(request, [channel_json(ch) for ch in _channels([conn])], paged=False)
 
 
 # -- channels -----------------------------------------------------------------------------------------
 def _stats_disabled() -> web.Response:
-    return web.json_response({"error": "bad_request", "reason": "Stats in management UI are disabled on this node"},
-                             status=400)
+    return error(400, "bad_request", "Stats in management UI are disabled on this node")
 
 
 @routes_table.get("/api/channels")
@@ -266,7 +277,7 @@ async def list_channels(request: web.Request) -> web.Response:
     if listing.disable_stats(request):
         return _stats_disabled()
     conns = [c for c in _visible(request, live_connections(request)) if vhost in (None, c.vhost.name)]
-    return listing.respond(request, [channel_json(ch) for ch in _channels(conns)])
+    return listing.respond(request, [channel_json(ch) for ch in _channels(conns)], paged=vhost is None)
 
 
 @routes_table.get("/api/channels/{name}")
@@ -294,7 +305,7 @@ async def list_consumers(request: web.Request) -> web.Response:
         return _stats_disabled()
     conns = [c for c in _visible(request, live_connections(request)) if vhost in (None, c.vhost.name)]
     items = [consumer_json(cons) for ch in _channels(conns) for cons in list(ch.consumers.values())]
-    return listing.respond(request, items, default_sort=())
+    return listing.respond(request, items, default_sort=(), paged=False)
 
 
 def routes(router: web.UrlDispatcher) -> None:

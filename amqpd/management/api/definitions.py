@@ -5,19 +5,18 @@ As RabbitMQ 3.10 answers: a body that is not a JSON object is ``400 failed_to_pa
 body imports nothing (204), an import into a missing vhost is ``404 not_found vhost_not_found``. A vhost
 created by an import through the API gives the importing user full permissions on it
 (rabbit_vhost:put_vhost grants them to the acting user), unless the document sets that user's
-permissions there itself. Not as RabbitMQ: exporting a missing vhost is 404 Object Not Found (RabbitMQ:
-``400 bad_request vhost_not_found``).
+permissions there itself; exporting a missing vhost is ``400 bad_request vhost_not_found``. A download
+names its file as RabbitMQ does: ``Content-Disposition: attachment; filename=<name>``, unquoted.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from ...ops.errors import BadRequest, Missing
-from .app import no_content, ops, path, require_admin
+from .app import json_response, no_content, ops, parse_json, path, require_admin
 
 routes_table = web.RouteTableDef()
 FULL = ".*"
@@ -27,8 +26,8 @@ def _download(request: web.Request, doc: dict) -> web.Response:
     headers = {}
     filename = request.query.get("download")
     if filename:
-        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return web.json_response(doc, headers=headers)
+        headers["Content-Disposition"] = f"attachment; filename={filename}"
+    return json_response(doc, headers=headers)
 
 
 async def _document(request: web.Request) -> dict[str, Any]:
@@ -38,11 +37,13 @@ async def _document(request: web.Request) -> dict[str, Any]:
         raw = field.file.read() if hasattr(field, "file") else (field or "")
     else:
         raw = await request.read()
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
     if not raw.strip():
         return {}
     try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        doc = parse_json(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("failed_to_parse_json") from None
     if not isinstance(doc, dict):
         raise BadRequest("failed_to_parse_json")
@@ -87,7 +88,8 @@ async def import_all(request: web.Request) -> web.Response:
 async def export_vhost(request: web.Request) -> web.Response:
     require_admin(request)
     vhost = path(request, "vhost")
-    ops(request).vhost(vhost)
+    if vhost not in ops(request).vhosts:
+        raise BadRequest("vhost_not_found")
     return _download(request, ops(request).export_definitions(vhost))
 
 

@@ -17,22 +17,23 @@ from ...message import Message
 from ...ops.errors import NotFound
 from ...protocol.properties import encode_header, parse_header
 from ...router import route
-from .app import BROKER, NotAuthorised, error, is_admin, node_name, ops, path
+from .app import BROKER, NotAuthorised, error, is_admin, json_response, node_name, ops, path
 
 routes_table = web.RouteTableDef()
 ALIVENESS_QUEUE = "aliveness-test"
 
 
 def ok(**extra: Any) -> web.Response:
-    return web.json_response({"status": "ok", **extra})
+    return json_response({"status": "ok", **extra})
 
 
 def failed(reason: str, **details: Any) -> web.Response:
-    return web.json_response({"status": "failed", "reason": reason, **details}, status=503)
+    return json_response({"status": "failed", "reason": reason, **details}, status=503)
 
 
 def listeners(broker: Any) -> list[dict[str, Any]]:
-    """The node's active listeners, as rabbit_networking:active_listeners (AMQP, AMQP/TLS, HTTP(S))."""
+    """The node's active listeners, as rabbit_networking:active_listeners (AMQP, AMQP/TLS, HTTP(S), and
+    Prometheus's ``http/prometheus`` when it runs)."""
     node = node_name()
     out = []
     from ...tls import TLSListener
@@ -45,6 +46,8 @@ def listeners(broker: Any) -> list[dict[str, Any]]:
     mgmt = broker.management
     for host, port, https in getattr(mgmt, "addresses", None) or []:
         out.append({"node": node, "protocol": "https" if https else "http", "ip_address": host, "port": port})
+    for host, port in getattr(getattr(broker, "prometheus", None), "addresses", None) or []:
+        out.append({"node": node, "protocol": "http/prometheus", "ip_address": host, "port": port})
     return out
 
 

@@ -2,7 +2,8 @@
 
 As rabbit_mgmt_util (3.10) does, in this order:
 
-- ``columns=a,b.c``: each item keeps only those keys (dotted: descend into nested objects); applied
+- ``columns=a,b.c``: each item keeps only those keys (dotted: descend into nested objects that are
+  proplists in RabbitMQ; ``arguments`` and other maps are kept whole); applied
   before sorting, so a sort key that is not among the columns sorts as missing -- except for queues,
   exchanges and vhosts, which RabbitMQ (rabbit_mgmt_util:augment_resources) sorts whole and then cuts
   to the columns. An item left with no key at all is rendered ``[]`` (Erlang's empty proplist), as
@@ -15,8 +16,9 @@ As rabbit_mgmt_util (3.10) does, in this order:
 - with ``page`` only: ``name`` (case-insensitive substring, or ``use_regex=true``: a case-insensitive
   regular expression search), then the page of ``page_size`` (default 100, at most 500) in the envelope
   {filtered_count, item_count, items, page, page_count, page_size, total_count}. Lists that RabbitMQ
-  does not page (``paged=False``: bindings, users, permissions, policies, parameters) check the page
-  parameters but answer the whole list.
+  does not page (``paged=False``: bindings, users, permissions, policies, parameters, consumers, nodes,
+  a vhost's connections and channels, a connection's channels) check the page parameters (RabbitMQ
+  fails on bad ones with a 500) but answer the whole list.
 
 Bad parameters: ``400 bad_request "Pagination parameters are invalid"`` (not an integer, a bad regex),
 ``400 invalid_pagination_parameters "Invalid pagination parameters: page number 0, page size undefined"``,
@@ -34,12 +36,16 @@ from typing import Any
 
 from aiohttp import web
 
+from .app import error, json_response
+
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
 DEFAULT_SORT = ("vhost", "name")
 # The lists RabbitMQ sorts before keeping the columns (by route).
 SORTED_WHOLE = frozenset({"/api/queues", "/api/queues/{vhost}", "/api/exchanges", "/api/exchanges/{vhost}",
                           "/api/vhosts"})
+# Keys whose values RabbitMQ renders from maps, which ``columns`` does not descend into.
+MAPS = frozenset({"arguments", "metadata"})
 _MISSING = object()
 
 
@@ -73,15 +79,18 @@ def _descend(key: str, cols: list[list[str]]) -> list[list[str]] | None:
     return sub
 
 
-def extract(item: Any, cols: list[list[str]] | None) -> Any:
-    """rabbit_mgmt_util:extract_column_items: keep the wanted keys of objects, through lists."""
+def extract(item: Any, cols: list[list[str]] | None, descend: bool = True) -> Any:
+    """rabbit_mgmt_util:extract_column_items: keep the wanted keys of objects, through lists. It only
+    descends into proplists: the values RabbitMQ holds as maps (``arguments``, a vhost's ``metadata``,
+    with ``descend=False`` every nested object) are kept whole."""
     if cols is None:
         return item
     if isinstance(item, dict):
         if not item:
             return item
         wanted = {c[0] for c in cols}
-        kept = {k: extract(v, _descend(k, cols)) for k, v in item.items() if k in wanted}
+        kept = {k: v if not descend or k in MAPS else extract(v, _descend(k, cols))
+                for k, v in item.items() if k in wanted}
         return kept if kept else []
     if isinstance(item, list):
         return [extract(i, cols) for i in item]
@@ -188,7 +197,7 @@ def page_of(items: list[Any], request: web.Request, paging: tuple[int, int]) -> 
 
 
 def error_response(exc: ListingError) -> web.Response:
-    return web.json_response({"error": exc.error, "reason": exc.reason}, status=400)
+    return error(400, exc.error, exc.reason)
 
 
 def listing(request: web.Request, items: Iterable[Any], default_sort: Sequence[str] = DEFAULT_SORT,
@@ -210,11 +219,11 @@ def respond(request: web.Request, items: Iterable[Any], default_sort: Sequence[s
     """A list endpoint's answer, with RabbitMQ's columns, sort, filter and paging parameters
     (``paged=False``: a list RabbitMQ answers whole whatever ``page`` says)."""
     try:
-        return web.json_response(listing(request, items, default_sort, paged))
+        return json_response(listing(request, items, default_sort, paged))
     except ListingError as exc:
         return error_response(exc)
 
 
-def respond_one(request: web.Request, item: dict[str, Any]) -> web.Response:
+def respond_one(request: web.Request, item: dict[str, Any], descend: bool = True) -> web.Response:
     """A single object's answer: ``columns`` applies to it as well (as rabbit_mgmt_util:reply)."""
-    return web.json_response(extract(item, columns(request)))
+    return json_response(extract(item, columns(request), descend))

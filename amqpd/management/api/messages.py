@@ -18,7 +18,7 @@ from aiohttp import web
 
 from ...ops.errors import OpError
 from ...ops.messages import PEEK_MAX
-from .app import object_body, ops, path
+from .app import json_response, object_body, ops, path
 from .topology import API_CONN, access_of, boolean, exchange_name, require, vhost_of
 from .topology_queues import _message_json
 
@@ -46,7 +46,7 @@ async def peek_messages(request: web.Request) -> web.Response:
         raise OpError("Unsupported encoding. Please use auto or base64.")
     truncate = _query_int(request, "truncate", None)
     peeked = ops(request).peek_messages(vh, path(request, "name"), count, access_of(request, vh), conn=API_CONN)
-    return web.json_response([_message_json(peeked.queue, entry, encoding, truncate) for entry in peeked.entries])
+    return json_response([_message_json(peeked.queue, entry, encoding, truncate) for entry in peeked.entries])
 
 
 def _optional(doc: dict[str, Any], key: str, kind: type, what: str) -> Any:
@@ -84,7 +84,7 @@ async def move_messages(request: web.Request) -> web.Response:
     result = ops(request).move_messages(
         vh, path(request, "name"), destination, kind, count=count, routing_key=routing_key, keep_x_death=keep,
         match_routing_key=match_rk, match_headers=match_headers, access=access_of(request, vh), conn=API_CONN)
-    return web.json_response(result.to_json())
+    return json_response(result.to_json())
 
 
 def routes(router: web.UrlDispatcher) -> None:

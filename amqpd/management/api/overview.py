@@ -22,6 +22,7 @@ from . import connections, health, listing
 from .app import (
     BROKER,
     NotAuthorised,
+    json_response,
     object_body,
     ops,
     path,
@@ -159,7 +160,8 @@ async def overview(request: web.Request) -> web.Response:
             window = _age(request, age, incr)
             if window is not None:
                 views.add_history(doc[key], sampler.history, *window, now_ms)
-    return listing.respond_one(request, doc)
+    # the overview's nested objects are maps in RabbitMQ: columns keep them whole
+    return listing.respond_one(request, doc, descend=False)
 
 
 # -- /api/nodes ---------------------------------------------------------------------------------------
@@ -226,7 +228,7 @@ def _require_monitor(request: web.Request) -> None:
 @routes_table.get("/api/nodes")
 async def list_nodes(request: web.Request) -> web.Response:
     _require_monitor(request)
-    return listing.respond(request, [node_json(request)])
+    return listing.respond(request, [node_json(request)], paged=False)
 
 
 @routes_table.get("/api/nodes/{name}")
@@ -240,12 +242,12 @@ async def get_node(request: web.Request) -> web.Response:
 # -- extensions, cluster name -------------------------------------------------------------------------
 @routes_table.get("/api/extensions")
 async def extensions(request: web.Request) -> web.Response:
-    return web.json_response([])  # no web UI plugins
+    return json_response([])  # no web UI plugins
 
 
 @routes_table.get("/api/cluster-name")
 async def get_cluster_name(request: web.Request) -> web.Response:
-    return web.json_response({"name": cluster_name(request.app[BROKER])})
+    return json_response({"name": cluster_name(request.app[BROKER])})
 
 
 @routes_table.put("/api/cluster-name")

@@ -49,7 +49,10 @@ def _policy_routes(prefix: str, operator: bool) -> None:
     @routes_table.get(f"/api/{prefix}/{{vhost}}/{{name}}")
     async def get_one(request: web.Request) -> web.Response:
         vhost = path(request, "vhost")
-        require_vhost(request, vhost)
+        # one policy: a policymaker's (rabbit_mgmt_wm_policy), one operator policy: an administrator's
+        if operator:
+            require_admin(request)
+        require_policymaker(request, vhost)
         p = _table(ops(request).vhosts[vhost], operator).get(path(request, "name"))
         if p is None:
             raise NotFound("policy")

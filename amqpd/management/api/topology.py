@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ...args import Long
 from ...errors import AMQPError, ReplyCode
 from ...exchanges.base import freeze
 from ...ops.errors import Missing, NotFound, OpError
@@ -68,13 +69,29 @@ def boolean(doc: dict[str, Any], key: str, default: bool = False) -> bool:
     raise OpError(["not_boolean", value])
 
 
+def json_field_values(value: Any) -> Any:
+    """JSON values as AMQP field values the way the management plugin converts them: integers become
+    ``long`` (args.Long), through nested objects and lists."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return Long(value)
+    if isinstance(value, dict):
+        return {k: json_field_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_field_values(v) for v in value]
+    return value
+
+
 def table(doc: dict[str, Any], key: str = "arguments") -> dict[str, Any]:
+    """The arguments of a declaration or binding: a JSON object, its integers typed as RabbitMQ types
+    JSON integers (``long``, which its inequivalent-arg texts name)."""
     value = doc.get(key)
     if value is None or value == []:
         return {}
     if not isinstance(value, dict):
         raise OpError(["not_table", value])
-    return value
+    return json_field_values(value)
 
 
 def exchange_name(raw: str) -> str:
@@ -143,25 +160,35 @@ def _sort_key(b: dict[str, Any]) -> tuple[Any, ...]:
     return (b["source"], b["routing_key"], b["destination_type"], b["destination"], b["properties_key"])
 
 
-def vhost_bindings(vh: Any, source: str | None = None, destination: Any = None) -> list[dict[str, Any]]:
+def vhost_bindings(vh: Any, source: str | None = None, dest_type: str | None = None,
+                   dest_name: str | None = None) -> list[dict[str, Any]]:
     """Bindings of a vhost, the default exchange's implicit ones included, optionally only those from
-    ``source`` (an exchange name) and/or to ``destination`` (a Queue or an Exchange)."""
+    ``source`` (an exchange name) and/or to the ``dest_type`` ("queue"/"exchange") named ``dest_name``.
+    As RabbitMQ, the implicit binding to a named queue is listed whether the queue exists or not."""
     out = []
-    if source in (None, "") and (destination is None or not destination.is_exchange):
-        for q in vh.queues.values():
-            if destination is None or destination is q:
-                out.append(binding_json(vh.name, "", q.name, "queue", q.name, {}))
+    if source in (None, "") and dest_type in (None, "queue"):
+        names = [q.name for q in vh.queues.values()] if dest_name is None else [dest_name]
+        out.extend(binding_json(vh.name, "", name, "queue", name, {}) for name in names)
     for ex in vh.exchanges.values():
         if ex.name == "" or (source is not None and ex.name != source):
             continue
         for b in ex.bindings.values():
             d = b.destination
-            if destination is not None and d is not destination:
+            kind = "exchange" if d.is_exchange else "queue"
+            if (dest_type is not None and kind != dest_type) or (dest_name is not None and d.name != dest_name):
                 continue
-            out.append(binding_json(vh.name, ex.name, d.name, "exchange" if d.is_exchange else "queue",
-                                    b.routing_key, b.arguments))
+            out.append(binding_json(vh.name, ex.name, d.name, kind, b.routing_key, b.arguments))
     out.sort(key=_sort_key)
     return out
+
+
+def vhost_or_none(request: web.Request) -> Any:
+    """The path's vhost for a list of bindings (401 if the user may not use it), or None when it does not
+    exist: RabbitMQ answers such lists with [] rather than a 404."""
+    name = path(request, "vhost")
+    if name not in ops(request).vhosts:
+        return None
+    return vhost_of(request, name)
 
 
 def _ends(request: web.Request, vh: Any) -> tuple[Any, str, Any]:
@@ -185,9 +212,19 @@ async def list_bindings(request: web.Request) -> web.Response:
 
 @routes_table.get("/api/bindings/{vhost}/e/{source}/{dtype:[qe]}/{dest}")
 async def list_between(request: web.Request) -> web.Response:
-    vh = vhost_of(request)
-    src, _, dest = _ends(request, vh)
-    return listing.respond(request, vhost_bindings(vh, src.name, dest), paged=False)
+    # missing ends (or vhost) make an empty list, as in RabbitMQ; the default exchange's implicit
+    # binding to a queue is there whether the queue exists or not
+    vh = vhost_or_none(request)
+    source = exchange_name(path(request, "source"))
+    kind = "queue" if request.match_info["dtype"] == "q" else "exchange"
+    dest = path(request, "dest")
+    if kind == "exchange":
+        dest = exchange_name(dest)
+    if vh is None or (source != "" and source not in vh.exchanges):
+        items = []
+    else:
+        items = vhost_bindings(vh, source, kind, dest)
+    return listing.respond(request, items, paged=False)
 
 
 @routes_table.post("/api/bindings/{vhost}/e/{source}/{dtype:[qe]}/{dest}")
@@ -209,8 +246,22 @@ async def create_binding(request: web.Request) -> web.Response:
     direct(o.bind, vh, source, kind, dest, routing_key, arguments,
            conn=API_CONN if kind == "queue" else None, access=access)
     # rabbit_mgmt_wm_bindings: the new binding's URL, relative to the request's
-    location = quote_binding(dest) + "/" + urllib.parse.quote(properties_key(routing_key, arguments), safe="~")
-    return web.Response(status=201, headers={"Location": location})
+    v, s, d, p = (urllib.parse.quote_plus(x, safe="") for x in (vh.name, source, dest,
+                                                                properties_key(routing_key, arguments)))
+    to = f"/api/bindings/{v}/e/{s}/{request.match_info['dtype']}/{d}/{p}"
+    return web.Response(status=201, headers={"Location": relativise(request.raw_path.split("?", 1)[0], to)})
+
+
+def relativise(here: str, there: str) -> str:
+    """rabbit_web_dispatch_util:relativise: ``there`` relative to ``here``, compared segment by segment
+    as written (RabbitMQ quotes names with quote_plus, so a path that spells them otherwise, with %20
+    for a space, shares a shorter prefix and the answer climbs up with "..")."""
+    frm, to = [p for p in here.split("/") if p], [p for p in there.split("/") if p]
+    while frm and to and frm[0] == to[0]:
+        if len(frm) == 1:
+            return "/".join(to)
+        frm, to = frm[1:], to[1:]
+    return "/".join([".."] * (len(frm) - 1) + to)
 
 
 def _find(request: web.Request, vh: Any) -> tuple[Any, str, Any, Any]:

@@ -19,7 +19,7 @@ from ...protocol.properties import encode_header, parse_header
 from ...router import route
 from ...stats import views
 from . import listing
-from .app import object_body, ops, path
+from .app import json_response, object_body, ops, path
 from .topology import (
     Refused,
     boolean,
@@ -30,6 +30,7 @@ from .topology import (
     vhost_bindings,
     vhost_for_change,
     vhost_of,
+    vhost_or_none,
     vhosts_in_scope,
 )
 
@@ -112,16 +113,19 @@ async def delete_exchange(request: web.Request) -> web.Response:
 
 @routes_table.get("/api/exchanges/{vhost}/{name}/bindings/source")
 async def bindings_source(request: web.Request) -> web.Response:
-    vh, ex = _exchange(request)
-    return listing.respond(request, vhost_bindings(vh, source=ex.name))
+    vh = vhost_or_none(request)
+    name = exchange_name(path(request, "name"))
+    items = vhost_bindings(vh, source=name) if vh is not None and name in vh.exchanges else []
+    return listing.respond(request, items, paged=False)
 
 
 @routes_table.get("/api/exchanges/{vhost}/{name}/bindings/destination")
 async def bindings_destination(request: web.Request) -> web.Response:
-    vh, ex = _exchange(request)
-    if ex.name == "":
-        return listing.respond(request, [])
-    return listing.respond(request, vhost_bindings(vh, destination=ex))
+    vh = vhost_or_none(request)
+    name = exchange_name(path(request, "name"))
+    found = vh is not None and name != "" and name in vh.exchanges
+    items = vhost_bindings(vh, dest_type="exchange", dest_name=name) if found else []
+    return listing.respond(request, items, paged=False)
 
 
 # -- publish --------------------------------------------------------------------------------------------
@@ -224,7 +228,7 @@ async def publish_message(request: web.Request) -> web.Response:
                          props, body)
     except AMQPError as exc:  # rabbit_mgmt_wm_exchange_publish: "<code> <TEXT> - <text>"
         raise Refused(400, "bad_request", f"{exc.reply_code} {exc.reply_text}") from None
-    return web.json_response({"routed": routed})
+    return json_response({"routed": routed})
 
 
 def routes(router: web.UrlDispatcher) -> None:

@@ -14,7 +14,7 @@ from ...ops.errors import NotFound, OpError
 from ...protocol.properties import decode_properties
 from ...stats import contents, views
 from . import listing
-from .app import NotAuthorised, node_name, object_body, ops, path
+from .app import NotAuthorised, json_response, node_name, object_body, ops, path
 from .connections import conn_name, consumer_json, jsonable
 from .topology import (
     API_CONN,
@@ -26,6 +26,7 @@ from .topology import (
     vhost_bindings,
     vhost_for_change,
     vhost_of,
+    vhost_or_none,
     vhosts_in_scope,
 )
 
@@ -113,6 +114,20 @@ async def get_queue(request: web.Request) -> web.Response:
     return listing.respond_one(request, queue_json(q, details=True))
 
 
+def _check_node(node: Any) -> None:
+    """rabbit_mgmt_wm_queue: a queue may be placed on a node of the cluster; this one is the only one (a
+    name without '@' is on this host, as RabbitMQ completes it)."""
+    if node is None:
+        return
+    if not isinstance(node, str):
+        raise OpError(["not_string", node])  # RabbitMQ: 500
+    here = node_name()
+    if "@" not in node:
+        node = f"{node}@{here.partition('@')[2]}"
+    if node != here:
+        raise OpError(f"Node {node} could not be contacted")
+
+
 @routes_table.put("/api/queues/{vhost}/{name}")
 async def put_queue(request: web.Request) -> web.Response:
     vh, access = vhost_for_change(request)
@@ -121,6 +136,7 @@ async def put_queue(request: web.Request) -> web.Response:
     durable = boolean(doc, "durable")
     auto_delete = boolean(doc, "auto_delete")
     arguments = table(doc)
+    _check_node(doc.get("node"))
     existed = name in vh.queues
     direct(ops(request).declare_queue, vh, name, durable=durable, auto_delete=auto_delete,
            arguments=arguments, conn=API_CONN, access=access)
@@ -146,8 +162,10 @@ async def purge_queue(request: web.Request) -> web.Response:
 
 @routes_table.get("/api/queues/{vhost}/{name}/bindings")
 async def queue_bindings(request: web.Request) -> web.Response:
-    vh, q = _queue(request)
-    return listing.respond(request, vhost_bindings(vh, destination=q))
+    # as RabbitMQ: not paged, [] in a missing vhost, and a missing queue still has its implicit binding
+    vh = vhost_or_none(request)
+    items = vhost_bindings(vh, dest_type="queue", dest_name=path(request, "name")) if vh is not None else []
+    return listing.respond(request, items, paged=False)
 
 
 # -- get messages ---------------------------------------------------------------------------------------
@@ -243,7 +261,7 @@ async def get_messages(request: web.Request) -> web.Response:
             q.requeue(taken, consumer_gone=settle == "ack")
         else:
             q.reject(taken)
-    return web.json_response(out)
+    return json_response(out)
 
 
 def routes(router: web.UrlDispatcher) -> None:

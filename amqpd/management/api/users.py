@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from aiohttp import web
@@ -54,13 +56,16 @@ async def users_without_permissions(request: web.Request) -> web.Response:
 async def bulk_delete(request: web.Request) -> web.Response:
     require_admin(request)
     doc = await object_body(request)
-    names = doc.get("users")
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise BadRequest("users must be a list of user names")
+    require_keys(doc, "users")
+    names = doc["users"]
+    if not isinstance(names, list):
+        raise BadRequest("users must be a list of user names")  # RabbitMQ: 500
     o = ops(request)
     for name in names:
-        if name in o.users:
-            o.delete_user(name)
+        # one by one, as rabbit_mgmt_wm_users_bulk_delete: the users before a missing one are gone
+        if not isinstance(name, str) or name not in o.users:
+            raise BadRequest(["no_such_user", name])
+        o.delete_user(name)
     return no_content()
 
 
@@ -70,11 +75,29 @@ async def get_user(request: web.Request) -> web.Response:
     return listing.respond_one(request, ops(request).user(path(request, "user")).to_json())
 
 
+def _check_user_body(doc: dict[str, Any]) -> None:
+    """rabbit_mgmt_wm_user's checks, in its order: tags present, not both password and password_hash,
+    a password_hash that is base64 (before its hashing algorithm is looked at)."""
+    if "tags" not in doc:
+        raise BadRequest("tags_not_present")
+    if "password" in doc and "password_hash" in doc:
+        raise BadRequest("both_password_and_password_hash_are_provided")
+    if "password_hash" in doc:
+        value = doc["password_hash"]
+        if not isinstance(value, str):
+            raise BadRequest(["not_base64", value])
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest(["not_base64", value]) from None
+
+
 @routes_table.put("/api/users/{user}")
 async def put_user(request: web.Request) -> web.Response:
     require_admin(request)
     name = path(request, "user")
     doc = await object_body(request)
+    _check_user_body(doc)
     o = ops(request)
     existed = name in o.users
     o.put_user(name, password=doc.get("password"), password_hash=doc.get("password_hash"),
@@ -174,7 +197,7 @@ async def put_topic_permissions(request: web.Request) -> web.Response:
     user, vhost = _user_and_vhost(request)
     require_keys(doc, "exchange", "write", "read")
     o = ops(request)
-    existed = doc["exchange"] in o.access.topic.get((user, vhost), {})
+    existed = bool(o.access.topic.get((user, vhost)))  # 204 once the user has any on the vhost
     o.set_topic_permissions(user, vhost, doc["exchange"], doc["write"], doc["read"])
     return created(existed)
 

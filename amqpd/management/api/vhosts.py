@@ -15,6 +15,7 @@ from .app import (
     NotAuthorised,
     created,
     is_admin,
+    json_response,
     no_content,
     node_name,
     object_body,
@@ -24,6 +25,7 @@ from .app import (
     require_admin,
     require_keys,
     require_vhost,
+    require_vhost_visible,
     topic_permissions_json,
     visible_vhosts,
 )
@@ -110,7 +112,7 @@ async def vhost_permissions(request: web.Request) -> web.Response:
     require_admin(request)
     name = path(request, "vhost")
     o = ops(request)
-    return web.json_response(permissions_json(o, vhost=o.vhost(name).name))
+    return json_response(permissions_json(o, vhost=o.vhost(name).name))
 
 
 @routes_table.get("/api/vhosts/{vhost}/topic-permissions")
@@ -118,7 +120,7 @@ async def vhost_topic_permissions(request: web.Request) -> web.Response:
     require_admin(request)
     name = path(request, "vhost")
     o = ops(request)
-    return web.json_response(topic_permissions_json(o, vhost=o.vhost(name).name))
+    return json_response(topic_permissions_json(o, vhost=o.vhost(name).name))
 
 
 # -- limits -----------------------------------------------------------------------------------------
@@ -129,14 +131,14 @@ def _limits(request: web.Request, names: list[str]) -> list[dict[str, Any]]:
 
 @routes_table.get("/api/vhost-limits")
 async def list_vhost_limits(request: web.Request) -> web.Response:
-    return web.json_response(_limits(request, visible_vhosts(request)))
+    return json_response(_limits(request, visible_vhosts(request)))
 
 
 @routes_table.get("/api/vhost-limits/{vhost}")
 async def get_vhost_limits(request: web.Request) -> web.Response:
     name = path(request, "vhost")
-    require_vhost(request, name)
-    return web.json_response(_limits(request, [name]))
+    require_vhost_visible(request, name)
+    return json_response(_limits(request, [name]))
 
 
 @routes_table.put("/api/vhost-limits/{vhost}/{name}")
