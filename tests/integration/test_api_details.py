@@ -96,3 +96,36 @@ def test_node_facts_are_for_monitoring_users(broker):
     full = api.get("/overview").body
     assert {"node", "listeners", "contexts"} <= set(full) and "consumers" in full["object_totals"]
     assert any(c.get("protocol") == "'http/prometheus'" for c in full["contexts"])
+
+
+def test_ui_sessions_end_with_new_credentials(broker):
+    """A UI session (cookie) lasts until logout, or until its user's password changes or the user goes."""
+    import json
+    import urllib.request
+
+    api = Api(broker.http_port)
+    assert api.put("/users/sess-user", {"password": "old", "tags": "management"}).status in (201, 204)
+    base = f"http://127.0.0.1:{broker.http_port}"
+
+    def login() -> str:
+        req = urllib.request.Request(base + "/ui/login", data=json.dumps({"username": "sess-user", "password": "old"})
+                                     .encode(), headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            cookie = resp.headers["Set-Cookie"]
+        return cookie.split(";", 1)[0]
+
+    def whoami(cookie: str) -> int:
+        req = urllib.request.Request(base + "/api/whoami", headers={"Cookie": cookie})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    cookie = login()
+    assert whoami(cookie) == 200
+    assert api.put("/users/sess-user", {"password": "old", "tags": "management"}).status == 204
+    assert whoami(cookie) == 401  # new credentials (even the same password): log in again
+    cookie = login()
+    assert api.delete("/users/sess-user").status == 204
+    assert whoami(cookie) == 401

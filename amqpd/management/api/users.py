@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from ...ops.errors import BadRequest, NotFound
+from ..ui import SESSIONS
 from . import listing
 from .app import (
     created,
@@ -103,6 +104,8 @@ async def put_user(request: web.Request) -> web.Response:
     o.put_user(name, password=doc.get("password"), password_hash=doc.get("password_hash"),
                hashing_algorithm=doc.get("hashing_algorithm"), tags=doc.get("tags"),
                limits=o.users[name].limits if existed else None)
+    if existed and ("password" in doc or "password_hash" in doc):
+        request.app[SESSIONS].end_user(name)  # new credentials: UI sessions opened with the old ones end
     return created(existed)
 
 
@@ -110,6 +113,7 @@ async def put_user(request: web.Request) -> web.Response:
 async def delete_user(request: web.Request) -> web.Response:
     require_admin(request)
     ops(request).delete_user(path(request, "user"))
+    request.app[SESSIONS].end_user(path(request, "user"))
     return no_content()
 
 
