@@ -37,7 +37,9 @@ def find_chromium() -> str | None:
     return path if path and os.access(path, os.X_OK) else None
 
 
-@pytest.fixture(scope="session")
+# package scope: Playwright's sync API keeps an event loop running in this thread until it stops, and
+# the tests collected after tests/ui (tests/unit) run their own loops.
+@pytest.fixture(scope="package")
 def browser():
     path = find_chromium()
     if path is None:
@@ -57,7 +59,7 @@ def browser():
     pw.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def amqpd(tmp_path_factory):
     """One broker for every UI test (each test uses its own names)."""
     b = start_amqpd(tmp_path_factory.mktemp("ui-amqpd"), conf=CONF)
@@ -96,7 +98,7 @@ class Api:
         return doc
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api(amqpd):
     return Api(amqpd)
 
