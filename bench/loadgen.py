@@ -429,6 +429,8 @@ def parse_args(argv=None):
     ap.add_argument("--no-ceiling", action="store_true", help="skip the ceiling measurement at the start")
     ap.add_argument("--observe", action="store_true", help="management API and Prometheus on, polled every "
                     "second during each run (amqpd: private ports; RabbitMQ: :15672 and :15692)")
+    ap.add_argument("--ui-tab", action="store_true", help="with --observe: instead of polling, keep a browser tab "
+                    "open on amqpd's web UI overview during each amqpd run (chromium via Playwright)")
     args = ap.parse_args(argv)
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     bad = [s for s in args.scenarios if s not in SCENARIOS]
@@ -501,7 +503,8 @@ def main(argv=None) -> int:
                         bases = (f"http://{host}:{api_port}", f"http://{host}:{metrics_port}")
                     else:
                         bases = (f"http://{host}:15672", f"http://{host}:15692")
-                    with Observer(*bases) as observer:
+                    ui_tab = args.ui_tab and label == "amqpd"
+                    with Observer(*bases, ui_tab=ui_tab) as observer:
                         r = run_scenario(sc, label, url, pid_fn, args)
                     log(f"  {sc} {label} {observer.summary()}")
                 else:
