@@ -90,9 +90,7 @@ class NodeStats:
     def vhost_gone(self, vh: Any, live_channels: list[Any]) -> None:
         """vh is being deleted (its connections are already closed): keep what it counted."""
         c, g = vh.counters, self.gone
-        g.closed_channels = add(add(g.closed_channels, c.closed_channels),
-                                tuple(map(sum, zip(*(channel_counts(ch) for ch in live_channels),
-                                                   strict=False))) or _ZERO_CHANNEL)
+        g.closed_channels = add(g.closed_channels, self.vhost_channel_totals(vh, live_channels))
         for reason, n in c.dead_lettered.items():
             g.dead_lettered[reason] = g.dead_lettered.get(reason, 0) + n
         for key in ("queue_declared", "queue_created", "queue_deleted", "recv_oct", "send_oct"):

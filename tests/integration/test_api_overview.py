@@ -8,7 +8,7 @@ import urllib.parse
 
 import pika
 import pytest
-from mgmt_helpers import Api
+from mgmt_helpers import Api, wait_for
 
 
 @pytest.fixture
@@ -30,16 +30,6 @@ def connect(broker, user: str = "guest", password: str = "guest", **kw) -> pika.
 
 def local_port(conn: pika.BlockingConnection) -> int:
     return conn._impl._transport._sock.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return predicate()
 
 
 def mine(items: list[dict], conn: pika.BlockingConnection, key: str = "peer_port") -> list[dict]:
@@ -172,7 +162,7 @@ def test_connections_channels_consumers(api, broker):
         assert api.get("/vhosts/no-such-vhost/connections").status == 404
     finally:
         conn.close()
-    assert wait_for(lambda: api.get("/connections/" + q(name)).status == 404)
+    assert wait_for(lambda: api.get("/connections/" + q(name)).status == 404, timeout=5.0)
 
 
 def test_management_user_sees_only_own_connections(api, broker):
@@ -209,7 +199,7 @@ def test_delete_connection_with_reason(api, broker):
             conn.process_data_events(time_limit=0.1)
     assert exc.value.reply_code == 320
     assert exc.value.reply_text == "CONNECTION_FORCED - maintenance window"
-    assert wait_for(lambda: api.get("/connections/" + q(name)).status == 404)
+    assert wait_for(lambda: api.get("/connections/" + q(name)).status == 404, timeout=5.0)
 
 
 def test_delete_connection_default_reason(api, broker):
@@ -257,7 +247,7 @@ def test_health_checks_failed(api, broker):
 def test_alarm_health_check_fails_under_memory_alarm(broker_factory):
     b = broker_factory("vm_memory_high_watermark.absolute = 1\n")
     api = Api(b.http_port)
-    r = wait_for(lambda: (lambda x: x if x.status == 503 else None)(api.get("/health/checks/alarms")))
+    r = wait_for(lambda: (lambda x: x if x.status == 503 else None)(api.get("/health/checks/alarms")), timeout=5.0)
     assert r is not None and r.status == 503
     node = api.get("/nodes").body[0]["name"]
     assert r.body == {"status": "failed", "reason": "There are alarms in effect in the cluster",
