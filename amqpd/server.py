@@ -11,6 +11,7 @@ from typing import Any
 from . import flow
 from .config import Config
 from .connection import Connection
+from .ctl.endpoint import ControlEndpoint
 from .errors import ReplyCode
 from .log import get_logger
 from .memory import MemoryMonitor
@@ -32,6 +33,7 @@ class Broker:
         self.memory_alarm = False
         self.management: Any = None  # the HTTP API server (management/), when enabled
         self.prometheus: Any = None  # the Prometheus exposition (management/prometheus/), when enabled
+        self.started = False  # every listener bound, definitions loaded (amqpctl await_startup, check_running)
 
 
     def set_memory_alarm(self, on: bool) -> None:
@@ -191,13 +193,19 @@ async def serve(config: Config) -> int:
     sampler = Sampler(broker, config.collect_statistics_interval)
     broker.ops.stats.sampler = sampler
     sampler.start()
+    control = ControlEndpoint(broker)
+    await control.start()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    broker.log.info("started", listeners=[f"{h}:{p}" for h, p in broker.addresses], data_dir=str(config.data_dir),
-                    config_file=str(config.config_file) if config.config_file else None)
+    broker.started = True
+    # testcontainers and compose health checks wait for this fragment, as they do for RabbitMQ's
+    # "Server startup complete; 0 plugins started.": every listener is bound and definitions are loaded.
+    broker.log.info("Server startup complete", listeners=[f"{h}:{p}" for h, p in broker.addresses],
+                    data_dir=str(config.data_dir), config_file=str(config.config_file) if config.config_file else None)
     await stop.wait()
     broker.log.info("shutting down")
+    await control.stop()
     monitor.stop()
     sampler.stop()
     for http in (management, prometheus):

@@ -789,7 +789,7 @@ def test_corrupt_store_is_refused_and_left_untouched(broker_factory, how):
         low = without(out, b.data_dir)
         assert str(b.data_dir) in out, out
         assert any(w in low for w in ("corrupt", "missing", "cannot open", "refus")), out
-        assert "recovered" not in low and "started" not in low, out
+        assert "recovered" not in low and "startup complete" not in low, out
         assert "Traceback" not in out
         after = file_digests(rdir)
         assert after == before, (f"attempt {attempt}: files changed: "
@@ -825,7 +825,7 @@ def test_recovered_log_line(broker_factory):
     assert rec["level"] == "info"
     datetime.fromisoformat(rec["timestamp"].replace("Z", "+00:00")).astimezone(UTC)
     names = [e.get("event") for e in events]
-    assert names.index("recovered") < names.index("started")
+    assert names.index("recovered") < names.index("Server startup complete")
 
 
 def test_restart_after_kill9_with_nothing_running(broker_factory):

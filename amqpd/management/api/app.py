@@ -162,6 +162,9 @@ def make_app(broker: Any) -> web.Application:
     app["log"] = get_logger(component="management")
     for module in (overview, users, vhosts, policies, definitions, topology):
         module.routes(app.router)
+    from ...ctl.endpoint import management_routes
+
+    management_routes(app.router)  # amqpctl -n HOST:PORT
     setup_ui(app, broker)
     return app
 

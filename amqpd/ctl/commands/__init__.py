@@ -1,0 +1,1 @@
+"""amqpctl's commands, one module per group; each command's client and broker halves side by side."""

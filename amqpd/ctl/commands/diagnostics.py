@@ -1,0 +1,197 @@
+"""rabbitmq-diagnostics' health checks and node facts: ping, check_running, check_port_connectivity,
+check_local_alarms, check_virtual_hosts, listeners, alarms, memory_breakdown."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from ..output import dumps
+from ..registry import EX_UNAVAILABLE, Context, CtlError, command
+
+PURPOSES = {"amqp": "AMQP 0-9-1", "amqp/ssl": "AMQP 0-9-1 over TLS", "http": "HTTP API",
+            "https": "HTTP API over TLS (HTTPS)", "http/prometheus": "Prometheus exporter API over HTTP"}
+
+
+def _json(ctx: dict[str, Any]) -> bool:
+    return ctx["inv"].opts["formatter"] == "json"
+
+
+def _message(result: Any, args: dict[str, Any], ctx: dict[str, Any]) -> int:
+    """Commands that answer one sentence: as text, or {"message": ...} with --formatter json."""
+    out = ctx["out"]
+    out.write((dumps({"message": result}) if _json(ctx) else result) + "\n")
+    return 0
+
+
+def _node(ctx: Context) -> str:
+    from ...connection import default_cluster_name
+
+    return default_cluster_name()
+
+
+# -- ping, check_running -------------------------------------------------------------------------------
+@command("ping", tool="rabbitmq-diagnostics", group="Monitoring, observability and health checks",
+         summary="Checks that the node is running and the CLI can reach it", render=_message,
+         banner=lambda a, c: (f"Will ping {c['node']}. This only checks if the OS process is running and "
+                              f"answers on its control socket. Timeout: {int(c['inv'].timeout * 1000)} ms."))
+def ping(ctx: Context, args: dict[str, Any]) -> str:
+    return "Ping succeeded"
+
+
+@command("check_running", tool="rabbitmq-diagnostics", group="Monitoring, observability and health checks",
+         summary="Health check that exits with a non-zero code if the broker is not running (booted)",
+         render=_message, banner=lambda a, c: f"Checking if amqpd is running on node {c['node']} ...")
+def check_running(ctx: Context, args: dict[str, Any]) -> str:
+    node = _node(ctx)
+    if not ctx.broker.started:
+        raise CtlError(EX_UNAVAILABLE, f"Error:\namqpd on node {node} is not running or has not fully booted yet "
+                       "(check with is_booting)")
+    return f"amqpd on node {node} is fully booted and running"
+
+
+# -- listeners ------------------------------------------------------------------------------------------
+def _listeners(ctx: Context) -> list[dict[str, Any]]:
+    from ...management.api.health import listeners
+
+    out = []
+    for item in listeners(ctx.broker):
+        host = item["ip_address"]
+        out.append({"interface": "[::]" if host == "::" else host, "node": item["node"], "port": item["port"],
+                    "protocol": item["protocol"], "purpose": PURPOSES.get(item["protocol"], item["protocol"])})
+    return sorted(out, key=lambda x: (x["interface"], x["port"]))
+
+
+def _render_listeners(result: Any, args: dict[str, Any], ctx: dict[str, Any]) -> int:
+    if _json(ctx):
+        ctx["out"].write(dumps({"listeners": result, "node": ctx["node"], "result": "ok"}) + "\n")
+        return 0
+    for item in result:
+        ctx["out"].write(f"Interface: {item['interface']}, port: {item['port']}, protocol: {item['protocol']}, "
+                         f"purpose: {item['purpose']}\n")
+    return 0
+
+
+@command("listeners", tool="rabbitmq-diagnostics", group="Monitoring, observability and health checks",
+         summary="Lists active connection listeners (bound interface, port, protocol) on the target node",
+         render=_render_listeners,
+         banner=lambda a, c: f"Asking node {c['node']} to report its protocol listeners ...")
+def listeners_cmd(ctx: Context, args: dict[str, Any]) -> list[dict[str, Any]]:
+    return _listeners(ctx)
+
+
+def _connect_all(result: Any, args: dict[str, Any], ctx: dict[str, Any]) -> int:
+    """The CLI connects to every listener itself, as rabbitmq-diagnostics does from where it runs."""
+    failed, ports = [], []
+    for item in result:
+        host = item["interface"].strip("[]")
+        host = {"::": "::1", "0.0.0.0": "127.0.0.1"}.get(host, host)
+        try:
+            with socket.create_connection((host, item["port"]), timeout=ctx["inv"].timeout):
+                ports.append(item["port"])
+        except OSError:
+            failed.append(item)
+    node = ctx["node"]
+    if failed:
+        lines = "\n".join(f"Interface: {f['interface']}, port: {f['port']}, protocol: {f['protocol']}, "
+                          f"purpose: {f['purpose']}" for f in failed)
+        ctx["err"].write(f"Error:\nConnection to ports of the following listeners on node {node} failed: \n"
+                         f"{lines}\n")
+        return EX_UNAVAILABLE
+    text = f"Successfully connected to ports {', '.join(str(p) for p in sorted(ports))} on node {node}."
+    ctx["out"].write((dumps({"result": "ok", "node": node, "listeners": result}) if _json(ctx) else text) + "\n")
+    return 0
+
+
+@command("check_port_connectivity", tool="rabbitmq-diagnostics",
+         group="Monitoring, observability and health checks",
+         summary="Basic TCP connectivity health check for each listener's port on the target node",
+         render=_connect_all,
+         banner=lambda a, c: f"Testing TCP connections to all active listeners on node {c['node']} ...")
+def check_port_connectivity(ctx: Context, args: dict[str, Any]) -> list[dict[str, Any]]:
+    return _listeners(ctx)
+
+
+# -- alarms ---------------------------------------------------------------------------------------------
+def _alarm_lines(ctx: Context) -> list[str]:
+    from ...management.api.health import alarms
+
+    return [f"{a['resource'].capitalize()} alarm on node {a['node']}" for a in alarms(ctx.broker)]
+
+
+@command("check_local_alarms", tool="rabbitmq-diagnostics", group="Monitoring, observability and health checks",
+         summary="Health check that exits with a non-zero code if the target node reports any local alarms",
+         render=_message,
+         banner=lambda a, c: f"Asking node {c['node']} to report any local resource alarms ...")
+def check_local_alarms(ctx: Context, args: dict[str, Any]) -> str:
+    lines = _alarm_lines(ctx)
+    if lines:
+        raise CtlError(EX_UNAVAILABLE, "Error:\n" + "\n".join(lines))
+    return f"Node {_node(ctx)} reported no local alarms"
+
+
+@command("alarms", tool="rabbitmq-diagnostics", group="Monitoring, observability and health checks",
+         summary="Lists resource alarms (local or cluster-wide) in effect on the target node", render=_message,
+         banner=lambda a, c: f"Asking node {c['node']} to report any known resource alarms ...")
+def alarms_cmd(ctx: Context, args: dict[str, Any]) -> str:
+    lines = _alarm_lines(ctx)
+    return "\n".join(lines) if lines else f"Node {_node(ctx)} reported no alarms, local or clusterwide"
+
+
+@command("check_virtual_hosts", tool="rabbitmq-diagnostics", group="Monitoring, observability and health checks",
+         summary="Health check that checks if all vhosts are running in the target node", render=_message,
+         banner=lambda a, c: f"Checking if all vhosts are running on node {c['node']} ...")
+def check_virtual_hosts(ctx: Context, args: dict[str, Any]) -> str:
+    # a vhost of amqpd cannot be down on its own: it lives in the broker's process and loop
+    return f"Node {_node(ctx)} reported all vhosts as running"
+
+
+# -- memory_breakdown -----------------------------------------------------------------------------------
+def _memory(ctx: Context) -> dict[str, int]:
+    """What can be measured of the process: message bodies held in memory, the code mapped (text pages),
+    the rest of the resident set. Larger first, as rabbitmq-diagnostics sorts them."""
+    import os
+
+    from ...memory import rss_bytes
+
+    rss = rss_bytes()
+    page = os.sysconf("SC_PAGE_SIZE")
+    try:
+        with open("/proc/self/statm") as f:
+            fields = f.read().split()
+        code = int(fields[3]) * page
+    except (OSError, IndexError, ValueError):
+        code = 0
+    from ...stats.contents import queue_fields
+
+    # as of the last statistics sample: walking every queue's messages per call would cost what sampling does
+    bodies = sum(queue_fields(q, getattr(q, "_st_contents", None))["message_bytes_ram"]
+                 for vh in ctx.ops.vhosts.values() for q in vh.queues.values())
+    parts = {"binary": min(bodies, rss), "code": min(code, rss)}
+    parts["other_proc"] = max(0, rss - parts["binary"] - parts["code"])
+    return dict(sorted(parts.items(), key=lambda kv: -kv[1]))
+
+
+def _render_memory(result: Any, args: dict[str, Any], ctx: dict[str, Any]) -> int:
+    total = sum(result.values()) or 1
+    unit = args.get("unit") or "gb"
+    scale = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3}
+    if _json(ctx):
+        ctx["out"].write(dumps({k: {"bytes": v, "percentage": round(100 * v / total, 2)}
+                                for k, v in result.items()}) + "\n")
+        return 0
+    for k, v in result.items():
+        ctx["out"].write(f"{k}: {round(v / scale[unit], 4)} {unit} ({round(100 * v / total, 2)}%)\n")
+    ctx["out"].write("\n")
+    return 0
+
+
+@command("memory_breakdown", tool="rabbitmq-diagnostics", group="Monitoring, observability and health checks",
+         summary="Provides a memory usage breakdown on the target node", render=_render_memory,
+         usage="[--unit <unit>]",
+         arguments=lambda p: p.add_argument("--unit", choices=("b", "kb", "kib", "mb", "mib", "gb", "gib"),
+                                            type=str.lower, default="gb"),
+         banner=lambda a, c: f"Reporting memory breakdown on node {c['node']}...")
+def memory_breakdown(ctx: Context, args: dict[str, Any]) -> dict[str, int]:
+    return _memory(ctx)
+
