@@ -87,6 +87,11 @@ def unknown_command(name: str, err: TextIO) -> int:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse would exit 2; rabbitmqctl answers 64
+        if message.startswith("unrecognized arguments: "):
+            opts = [w for w in message.split(": ", 1)[1].split() if w.startswith("-")]
+            if opts:
+                raise CtlError(EX_USAGE, "Error (argument validation): Invalid options for this command:\n"
+                               + "\n".join(f"{o} : " for o in opts))
         raise CtlError(EX_USAGE, f"Error (argument validation): {message}")
 
 
@@ -142,6 +147,8 @@ def run(argv: list[str], out: TextIO, err: TextIO) -> int:
         err.write(exc.text + "\n")
         return exc.code
     commands = load_all()
+    if inv.rest[:1] in (["--help"], ["-h"], ["-?"]):
+        return commands["help"].render(None, {}, {"out": out, "err": err}) or 0  # type: ignore[misc]
     if not inv.rest:
         from .commands.help import command_list
 
@@ -168,15 +175,20 @@ def run(argv: list[str], out: TextIO, err: TextIO) -> int:
         return cmd.render(None, args, ctx) or 0
     channel = channel_for(inv)
     started = time.monotonic()
+    # rabbitmqctl prints no banner above JSON, so that the output parses; ping's comes before it connects
+    show_banner = not inv.quiet and cmd.banner is not None and inv.opts["formatter"] != "json"
+    if show_banner and cmd.extra.get("banner_first"):
+        out.write(f"{cmd.banner(args, ctx)}\n")  # type: ignore[misc]
+        show_banner = False
     try:
         channel.connect()
     except Unreachable as exc:
+        out.flush()
         return unreachable(inv, cmd, str(exc), err)
-    # rabbitmqctl prints no banner above JSON, so that the output parses
-    if not inv.quiet and cmd.banner is not None and inv.opts["formatter"] != "json":
+    if show_banner:
         if cmd.timeout_banner:
             out.write(f"Timeout: {inv.timeout:.1f} seconds ...\n")
-        line = cmd.banner(args, ctx)
+        line = cmd.banner(args, ctx)  # type: ignore[misc]
         if line:
             out.write(line + "\n")
     out.flush()
@@ -187,6 +199,9 @@ def run(argv: list[str], out: TextIO, err: TextIO) -> int:
     ctx["elapsed"] = time.monotonic() - started
     if "error" in answer:
         e = answer["error"]
+        # with --formatter json, rabbitmqctl answers some failures with another code and a JSON document
+        if inv.opts["formatter"] == "json" and isinstance(e.get("json"), dict):
+            e = e["json"]
         err.write(str(e.get("text", "")) + "\n")
         return int(e.get("code", EX_SOFTWARE))
     result = answer["result"]

@@ -33,6 +33,7 @@ def _node(ctx: Context) -> str:
 # -- ping, check_running -------------------------------------------------------------------------------
 @command("ping", tool="rabbitmq-diagnostics", group="Monitoring, observability and health checks",
          summary="Checks that the node is running and the CLI can reach it", render=_message,
+         extra={"banner_first": True},
          banner=lambda a, c: (f"Will ping {c['node']}. This only checks if the OS process is running and "
                               f"answers on its control socket. Timeout: {int(c['inv'].timeout * 1000)} ms."))
 def ping(ctx: Context, args: dict[str, Any]) -> str:

@@ -39,7 +39,8 @@ def _type(v: Any) -> str:
     if isinstance(v, bool):
         return "bool"
     if isinstance(v, int):
-        return "long"
+        # the wire type is not kept; pika, like most clients, sends what fits 32 bits as signedint
+        return "signedint" if -2**31 <= v < 2**31 else "long"
     if isinstance(v, float):
         return "double"
     if isinstance(v, decimal.Decimal):
@@ -145,6 +146,7 @@ def connection_row(conn: Any) -> dict[str, Any]:
     doc = connection_json(conn)
     row = {k: _blank(doc.get(k)) for k in CONNECTION_KEYS}
     row["pid"] = pid(1, conn)
+    row["protocol"] = "{0,9,1}"  # rabbitmqctl shows the protocol version tuple
     row["client_properties"] = table(conn.client_properties)
     return row
 
