@@ -72,10 +72,10 @@ class Invocation:
         return self.opts["vhost"] if self.opts["vhost"] is not None else "/"
 
 
-def usage_error(cmd: Command, text: str, inv: Invocation, err: TextIO) -> int:
+def usage_error(cmd: Command, text: str, inv: Invocation, err: TextIO, code: int = EX_USAGE) -> int:
     err.write(f"{text}\nArguments given:\n\t{' '.join(inv.argv)}\n\nUsage\n\n"
               f"amqpctl [--config <file>] [--node <host:port>] [--quiet] {cmd.name} {cmd.usage}".rstrip() + "\n")
-    return EX_USAGE
+    return code
 
 
 def unknown_command(name: str, err: TextIO) -> int:
@@ -165,8 +165,8 @@ def run(argv: list[str], out: TextIO, err: TextIO) -> int:
         if cmd.prepare is not None:
             cmd.prepare(args)
     except CtlError as exc:
-        if exc.code == EX_USAGE and exc.text.startswith("Error (argument validation)"):
-            return usage_error(cmd, exc.text, inv, err)
+        if exc.text.startswith("Error (argument validation)"):  # e.g. 65 for a missing file, with the usage
+            return usage_error(cmd, exc.text, inv, err, exc.code)
         err.write(exc.text + "\n")
         return exc.code
     ctx = {"inv": inv, "out": out, "err": err, "vhost": inv.vhost(cmd), "node": node_label(inv.opts.get("node"))}

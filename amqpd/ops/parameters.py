@@ -96,6 +96,7 @@ class ParameterOps:
         self.log.info("global parameter set", name=name)
 
     def clear_global_parameter(self, name: str) -> None:
-        if self.global_parameters.pop(name, None) is None:
+        if name not in self.global_parameters:  # a parameter set to JSON null exists too
             raise NotFound(f"no global parameter '{name}'")
+        del self.global_parameters[name]
         self.records.delete(("global_parameter", name))
