@@ -107,6 +107,12 @@ class ControlEndpoint:
     async def start(self) -> bool:
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            directory = self.path.parent
+            if directory.stat().st_uid != os.geteuid():
+                self.log.warning("no control socket: its directory is not this user's", path=str(directory))
+                return False
+            if directory.stat().st_mode & 0o077:
+                os.chmod(directory, 0o700)
             if self.path.exists() or self.path.is_symlink():
                 if self._in_use():
                     self.log.warning("control socket in use by another broker started with the same conf file; "

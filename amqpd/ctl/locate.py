@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -40,3 +41,26 @@ def identity(conf: Path | None) -> str:
 def control_socket(conf: Path | None, env: Mapping[str, str] | None = None) -> Path:
     digest = hashlib.sha256(identity(conf).encode()).hexdigest()[:20]
     return runtime_dir(env) / f"ctl-{digest}.sock"
+
+
+def untrusted(directory: Path) -> str | None:
+    """Why the socket directory must not be used, or None. /tmp/amqpd-<uid> is a predictable name: a
+    directory someone else made there could hold a socket that collects the passwords amqpctl sends.
+    Trusted: ours; root's; or, for root (docker exec -u root), one whose parent is not world-writable."""
+    try:
+        st = directory.lstat()
+    except OSError as exc:
+        return str(exc)
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{directory} is not a directory"
+    me = os.geteuid()
+    if st.st_uid in (me, 0):
+        return None
+    if me == 0:
+        try:
+            parent = directory.parent.stat()
+        except OSError as exc:
+            return str(exc)
+        if not parent.st_mode & stat.S_IWOTH:
+            return None
+    return f"{directory} belongs to uid {st.st_uid}, not to this user"

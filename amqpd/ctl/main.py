@@ -96,6 +96,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_command_args(cmd: Command, words: list[str]) -> dict[str, Any]:
+    if cmd.raw_args:
+        return {"words": list(words)}
     parser = _Parser(prog=cmd.name, add_help=False)
     if cmd.arguments is not None:
         cmd.arguments(parser)
@@ -137,7 +139,9 @@ def channel_for(inv: Invocation) -> Channel:
         return Channel(address=(host.strip("[]") or "127.0.0.1", int(port)), credentials=(user, password),
                        timeout=inv.timeout)
     conf = locate.config_file(inv.opts.get("config"))
-    return Channel(socket_path=locate.control_socket(conf), timeout=inv.timeout)
+    path = locate.control_socket(conf)
+    return Channel(socket_path=path, timeout=inv.timeout, refuse=locate.untrusted(path.parent)
+                   if path.parent.exists() else None)
 
 
 def run(argv: list[str], out: TextIO, err: TextIO) -> int:

@@ -65,6 +65,7 @@ class Command:
     # how the answer is shown: table (rows of dicts), lines (text), or a custom function
     render: Callable[[Any, dict[str, Any], Any], int | None] | None = None
     vhost_scoped: bool = False
+    raw_args: bool = False  # the words go to prepare() as args["words"], unparsed (rabbitmqctl's own texts)
     group: str = ""
     timeout_banner: bool = False  # list_queues prints "Timeout: 60.0 seconds ..." first
     extra: dict[str, Any] = field(default_factory=dict)

@@ -35,7 +35,9 @@ class Channel:
     """One broker, reached once per command."""
 
     def __init__(self, *, socket_path: Path | None = None, address: tuple[str, int] | None = None,
-                 credentials: tuple[str, str] | None = None, timeout: float = 60.0) -> None:
+                 credentials: tuple[str, str] | None = None, timeout: float = 60.0, refuse: str | None = None
+                 ) -> None:
+        self.refuse = refuse  # why the socket's directory is not to be trusted
         self.address = address
         self.credentials = credentials
         if address is not None:
@@ -47,6 +49,8 @@ class Channel:
             self.path = "/ctl"
 
     def connect(self) -> None:
+        if self.refuse is not None:
+            raise Unreachable(f"refusing the control socket: {self.refuse}")
         try:
             self.conn.connect()
         except OSError as exc:

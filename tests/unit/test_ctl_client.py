@@ -77,3 +77,24 @@ def test_every_command_is_documented():
     doc = (ROOT / "docs" / "cli.md").read_text()
     missing = [name for name in load_all() if f"`{name}" not in doc]
     assert not missing, f"docs/cli.md does not describe: {missing}"
+
+
+def test_socket_directory_someone_else_made_is_refused(tmp_path):
+    """/tmp/amqpd-<uid> is predictable: a directory another user made there is not trusted."""
+    import os
+
+    ours = tmp_path / "ours"
+    ours.mkdir(mode=0o700)
+    assert locate.untrusted(ours) is None
+    assert locate.untrusted(tmp_path / "missing") is not None
+    if os.geteuid() != 0:
+        return  # making a directory owned by someone else needs root
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)  # like /tmp
+    theirs = shared / "amqpd-0"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    assert "belongs to uid 65534" in locate.untrusted(theirs)
+    os.chmod(shared, 0o755)  # e.g. /run: only root could have made it
+    assert locate.untrusted(theirs) is None

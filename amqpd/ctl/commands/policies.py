@@ -69,16 +69,6 @@ def parse_words(words: list[str], switches: dict[str, str]) -> tuple[list[str], 
     return positional, values
 
 
-def _raw(p: Any) -> None:
-    """Hand the command's words to prepare untouched (argparse would answer with its own texts)."""
-    import argparse
-
-    def parse_args(args: Any = None, namespace: Any = None) -> argparse.Namespace:
-        return argparse.Namespace(words=list(args or []))
-
-    p.parse_args = parse_args
-
-
 def spec(names: tuple[str, ...], switches: dict[str, str] | None = None, optional: tuple[str, ...] = (),
          any_count: bool = False, check: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """`arguments` and `prepare` for a command: positional names (then optional ones), switches by kind."""
@@ -97,7 +87,7 @@ def spec(names: tuple[str, ...], switches: dict[str, str] | None = None, optiona
         if check is not None:
             check(args)
 
-    return {"arguments": _raw, "prepare": prepare}
+    return {"raw_args": True, "prepare": prepare}
 
 
 # -- output ---------------------------------------------------------------------------------------------
