@@ -14,7 +14,7 @@ import time
 import pika
 import pytest
 from conftest import free_port, start_amqpd
-from ctl_helpers import amqpctl, conf_of
+from ctl_helpers import amqpctl, conf_of, ctl_for, module_broker
 from helpers import close_quietly, drain, wait_count
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("AMQPD_TEST_URL")), reason="starts its own amqpd")
@@ -22,15 +22,12 @@ pytestmark = pytest.mark.skipif(bool(os.environ.get("AMQPD_TEST_URL")), reason="
 
 @pytest.fixture(scope="module")
 def b(tmp_path_factory):
-    broker = start_amqpd(tmp_path_factory.mktemp("ctl"), conf="heartbeat = 0\n")
-    yield broker
-    broker.stop()
+    yield from module_broker(tmp_path_factory, "ctl")
 
 
 @pytest.fixture
 def ctl(b):
-    conf = conf_of(b)
-    return lambda *args, **kw: amqpctl(*args, conf=conf, **kw)
+    return ctl_for(b)
 
 
 @pytest.fixture

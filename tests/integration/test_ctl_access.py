@@ -9,8 +9,7 @@ import os
 
 import pika
 import pytest
-from conftest import start_amqpd
-from ctl_helpers import amqpctl, conf_of
+from ctl_helpers import check, ctl_for, module_broker
 from helpers import close_quietly
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("AMQPD_TEST_URL")), reason="starts its own amqpd")
@@ -21,15 +20,12 @@ DONE = ("Done. Don't forget to grant the user permissions to some virtual hosts!
 
 @pytest.fixture(scope="module")
 def b(tmp_path_factory):
-    broker = start_amqpd(tmp_path_factory.mktemp("ctl-access"), conf="heartbeat = 0\n")
-    yield broker
-    broker.stop()
+    yield from module_broker(tmp_path_factory, "ctl-access")
 
 
 @pytest.fixture
 def ctl(b):
-    conf = conf_of(b)
-    return lambda *args, **kw: amqpctl(*args, conf=conf, **kw)
+    return ctl_for(b)
 
 
 def connect(b, user: str, password: str, vhost: str = "/") -> pika.BlockingConnection:
@@ -45,14 +41,6 @@ def refused(b, user: str, password: str, vhost: str = "/") -> bool:
         return True
     close_quietly(c)
     return False
-
-
-def check(r, code: int, out: str | None = None, err: str | None = None) -> None:
-    assert r.code == code, r
-    if out is not None:
-        assert r.out == out, r
-    if err is not None:
-        assert r.err == err, r
 
 
 def test_vhosts(ctl, b):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pika
 import pytest
 from conftest import start_amqpd
-from ctl_helpers import amqpctl, conf_of
+from ctl_helpers import amqpctl, check, conf_of, module_broker
 from helpers import close_quietly
 from mgmt_helpers import Api
 
@@ -28,9 +28,7 @@ HEADER = "vhost\tname\tpattern\tapply-to\tdefinition\tpriority\n"
 
 @pytest.fixture(scope="module")
 def b(tmp_path_factory):
-    broker = start_amqpd(tmp_path_factory.mktemp("ctl-pol"), conf="heartbeat = 0\n")
-    yield broker
-    broker.stop()
+    yield from module_broker(tmp_path_factory, "ctl-pol")
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +43,6 @@ def ctl(b):
 @pytest.fixture(scope="module")
 def api(b):
     return Api(b.http_port)
-
-
-def check(r, code: int, out: str | None = None, err: str | None = None) -> None:
-    assert r.code == code, r
-    if out is not None:
-        assert r.out == out, r
-    if err is not None:
-        assert r.err == err, r
 
 
 def usage_error(r, first: str) -> None:

@@ -7,8 +7,6 @@ same shape (<node.kind.id.0>) that close_connection accepts back.
 
 from __future__ import annotations
 
-import datetime
-import decimal
 from typing import Any
 
 from ..registry import Context, command
@@ -35,32 +33,12 @@ CONSUMER_KEYS = ("ack_required", "active", "activity_status", "arguments", "chan
                  "prefetch_count", "queue_name")
 
 
-def _type(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int):
-        # the wire type is not kept; pika, like most clients, sends what fits 32 bits as signedint
-        return "signedint" if -2**31 <= v < 2**31 else "long"
-    if isinstance(v, float):
-        return "double"
-    if isinstance(v, decimal.Decimal):
-        return "decimal"
-    if isinstance(v, dict):
-        return "table"
-    if isinstance(v, (list, tuple)):
-        return "array"
-    if isinstance(v, datetime.datetime):
-        return "timestamp"
-    if v is None:
-        return "void"
-    return "longstr"
-
-
 def table(args: dict[str, Any] | None) -> list[list[Any]]:
     """An AMQP table as rabbitmqctl's JSON shows it: [[key, type, value], ...]."""
+    from ...args import amqp_type
     from ...management.api.connections import jsonable
 
-    return [[k, _type(v), table(v) if isinstance(v, dict) else jsonable(v)] for k, v in (args or {}).items()]
+    return [[k, amqp_type(v), table(v) if isinstance(v, dict) else jsonable(v)] for k, v in (args or {}).items()]
 
 
 def pid(kind: int, obj: Any) -> str:
