@@ -97,7 +97,9 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.state = State.HEADER
         self._header = b""
-        self.frames = FrameBuffer(self.config.frame_max)
+        # Until tune-ok the spec's minimum frame size applies (RabbitMQ's too): a frame header announcing more
+        # is refused at once, not buffered while its payload trickles in.
+        self.frames = FrameBuffer(MIN_FRAME_MAX)
         self.channels: dict[int, Channel] = {}
         self.out: list[bytes] = []
         self.out_bytes = 0

@@ -858,6 +858,37 @@ def test_oversized_frame_refused_on_its_header(opened, bystander):
     bystander.check()
 
 
+def test_oversized_tune_ok_refused_before_tuning(raw, bystander):
+    """Regression (issue 15's fuzzer): after start-ok, a tune-ok whose header announces 9,484 octets, more
+    than the 4,096 that apply until tune-ok, then a connection.open with a corrupted method octet. amqpd
+    used to wait for the rest of the frame (until handshake_timeout) and swallow what followed; the
+    frame is refused from its header at once, as RabbitMQ refuses it."""
+    c = raw()
+    c.send_raw(AMQP_HEADER)
+    c.start = c.expect(spec.Connection.Start)
+    c.send(spec.Connection.StartOk(client_properties={}, mechanism="PLAIN", response="\0guest\0guest"))
+    c.expect(spec.Connection.Tune)
+    c.send_raw(bytes.fromhex("01 0000 0000250c 000a 001f 07ff 00020000 0000 ce"
+                             "01 0000 00000008 000a 0003 01 2f 0000 ce"))
+    # answered from the frame header, not after handshake_timeout (10 s): the read waits 2 s at most
+    assert_close(c.expect(spec.Connection.Close, timeout=2), 501,
+                 "FRAME_ERROR - type 1, all octets = <<>>: {frame_too_large,9484,4088}", class_id=0, method_id=0)
+    c.wait_closed(timeout=8)  # the rest of the input is not read: the socket goes after the close grace
+    bystander.check()
+
+
+def test_start_ok_larger_than_the_minimum_frame_refused(raw, bystander):
+    """Before tune-ok no frame may exceed 4,096 octets, start-ok included (RabbitMQ's rule too)."""
+    c = raw()
+    c.send_raw(AMQP_HEADER)
+    c.start = c.expect(spec.Connection.Start)
+    c.send(spec.Connection.StartOk(client_properties={"padding": "x" * 5000}, mechanism="PLAIN",
+                                   response="\0guest\0guest"))
+    close = c.expect(spec.Connection.Close, timeout=2)
+    assert close.reply_code == 501 and "{frame_too_large,5" in close.reply_text, close
+    bystander.check()
+
+
 def test_bad_frame_end(opened, bystander):
     c = opened
     frame = pamqp.frame.marshal(spec.Queue.Declare(queue="abc"), 1)

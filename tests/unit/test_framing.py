@@ -257,6 +257,16 @@ def test_oversize_frame_rejected_before_its_payload_arrives():
     assert err.text == too_large(FRAME_BODY, 4097, 4096)
 
 
+def test_fuzzed_tune_ok_before_tuning_is_refused_from_its_header():
+    """Issue 15's hang, byte for byte: a tune-ok announcing 9,484 octets (the limit before tune-ok is
+    4,096), followed by a connection.open with a corrupted method octet."""
+    fb = FrameBuffer(frame_max=4096)  # what a connection starts with (amqpd/connection.py)
+    err = feed_error(fb, bytes.fromhex("01 0000 0000250c 000a 001f 07ff 00020000 0000 ce"
+                                       "01 0000 00000008 000a 0003 01 2f 0000 ce"))
+    assert err.reply_code == ReplyCode.FRAME_ERROR
+    assert err.text == "type 1, all octets = <<>>: {frame_too_large,9484,4088}"
+
+
 def test_huge_declared_size_rejected_without_waiting_for_payload():
     fb = FrameBuffer(frame_max=131072)
     err = feed_error(fb, header7(FRAME_METHOD, 1, 0xFFFFFFFF) + b"\x00")
