@@ -13,6 +13,7 @@ from .config import Config
 from .connection import Connection
 from .ctl.endpoint import ControlEndpoint
 from .errors import ReplyCode
+from .fdlimit import FdWatch, raise_nofile_limit
 from .log import get_logger
 from .memory import MemoryMonitor
 from .ops import Operations, OpError
@@ -148,6 +149,7 @@ def open_store(config: Config, log: Any) -> RocksStore:
 async def serve(config: Config) -> int:
     log = get_logger()
     loop = asyncio.get_running_loop()
+    fd_limit = raise_nofile_limit(log)
     try:
         store = open_store(config, log)
     except StoreError as exc:
@@ -190,6 +192,8 @@ async def serve(config: Config) -> int:
         store.close()
         return 1
     monitor.start(loop)
+    fd_watch = FdWatch(log, fd_limit)
+    fd_watch.start(loop)
     sampler = Sampler(broker, config.collect_statistics_interval)
     broker.ops.stats.sampler = sampler
     sampler.start()
@@ -207,6 +211,7 @@ async def serve(config: Config) -> int:
     broker.log.info("shutting down")
     await control.stop()
     monitor.stop()
+    fd_watch.stop()
     sampler.stop()
     for http in (management, prometheus):
         if http is not None:

@@ -85,7 +85,9 @@ class Broker:
 
 
 def start_amqpd(tmp: Path, conf: str | None = None, port: int | None = None, data_dir: Path | None = None,
-                extra_args: list[str] | None = None, env: dict | None = None) -> Broker:
+                extra_args: list[str] | None = None, env: dict | None = None,
+                nofile: tuple[int, int] | None = None) -> Broker:
+    """nofile: the (soft, hard) RLIMIT_NOFILE the broker starts with."""
     port = port or free_port()
     data_dir = data_dir or (tmp / "data")
     http_port, metrics_port = free_port(), free_port()
@@ -98,8 +100,14 @@ def start_amqpd(tmp: Path, conf: str | None = None, port: int | None = None, dat
     args += extra_args or []
     log_path = tmp / f"amqpd-{port}.log"
     log = open(log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+    def limits() -> None:
+        if nofile is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
+
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env={**os.environ, **(env or {})})
+                            env={**os.environ, **(env or {})}, preexec_fn=limits if nofile else None)
     log.close()
     broker = Broker("127.0.0.1", port, data_dir, proc, log_path, extra_args=extra_args or [], http_port=http_port,
                     metrics_port=metrics_port)
