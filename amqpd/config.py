@@ -69,6 +69,9 @@ class Config:
     # When set it wins over the relative watermark, as vm_memory_high_watermark.absolute does in RabbitMQ.
     memory_high_watermark_absolute: int | None = None
     # Above this fraction of the watermark, long queues page message content out to the store.
+    # disk_free_limit.absolute (bytes) / .relative (times total RAM); whichever the file names last wins
+    disk_free_limit: int = 50_000_000
+    disk_free_limit_relative: float | None = None
     memory_paging_ratio: float = 0.5
     queue_index_threshold: int = 100000
     # Reported in connection.start's server properties; "" means amqpd@<short host name>.
@@ -241,6 +244,16 @@ def _byte_size(raw: str) -> int:
     return n
 
 
+def _relative_disk_limit(raw: str) -> float:
+    try:
+        x = float(raw)
+    except ValueError:
+        raise _Invalid("not a number (a multiple of the total memory, e.g. 1.0 or 2.0)") from None
+    if not (math.isfinite(x) and x >= 0):
+        raise _Invalid("must be 0 or more")
+    return x
+
+
 def _host(raw: str) -> str:
     host = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
     if not host or any(c.isspace() or c in "[]/" for c in host):
@@ -303,7 +316,7 @@ _SIMPLE_KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
 }
 _OTHER_KEYS = (
     "listeners.tcp", "loopback_users", "log.console", "vm_memory_high_watermark.relative",
-    "vm_memory_high_watermark.absolute", "amqpd.data_dir",
+    "vm_memory_high_watermark.absolute", "amqpd.data_dir", "disk_free_limit.absolute", "disk_free_limit.relative",
 )
 _KNOWN_KEYS = (*_SIMPLE_KEYS, *_OTHER_KEYS, "listeners.tcp.default")
 
@@ -372,6 +385,10 @@ class _FileState:
             v["memory_high_watermark_absolute"] = None
         elif key == "vm_memory_high_watermark.absolute":
             v["memory_high_watermark_absolute"] = _byte_size(raw)
+        elif key == "disk_free_limit.absolute":
+            v["disk_free_limit"], v["disk_free_limit_relative"] = _byte_size(raw), None
+        elif key == "disk_free_limit.relative":
+            v["disk_free_limit_relative"] = _relative_disk_limit(raw)
         elif key == "amqpd.data_dir":
             v["data_dir"] = _path(raw, base=self.path.parent.absolute())
         else:

@@ -212,15 +212,15 @@ def output_drained(conn: Connection) -> None:
             c.queue.schedule_dispatch()
 
 
-def set_alarm(conn: Connection, on: bool) -> None:
-    """The memory alarm went on or off; only connections that have published are blocked."""
+def set_alarm(conn: Connection, on: bool, reason: str = "low on memory") -> None:
+    """A resource alarm (memory, disk) went on or off; only connections that have published are blocked."""
     gate = conn.gate
     if on:
         if conn.publisher and not gate.reasons & ALARM and conn.is_running():
             if conn.capabilities.get("connection.blocked"):
-                conn.send_method(0, commands.Connection.Blocked(reason="low on memory"))
+                conn.send_method(0, commands.Connection.Blocked(reason=reason))
             gate.pause(ALARM)
-            conn.log.info("connection blocked", reason="low on memory")
+            conn.log.info("connection blocked", reason=reason)
     elif gate.reasons & ALARM:
         if conn.capabilities.get("connection.blocked") and conn.is_running():
             conn.send_method(0, commands.Connection.Unblocked())
@@ -228,10 +228,11 @@ def set_alarm(conn: Connection, on: bool) -> None:
         conn.log.info("connection unblocked")
 
 
-def first_publish(conn: Connection, alarm: bool) -> None:
+def first_publish(conn: Connection, reason: str | None) -> None:
+    """reason: the alarm in effect (connection.blocked's text), or None."""
     conn.publisher = True
-    if alarm:
-        set_alarm(conn, True)
+    if reason is not None:
+        set_alarm(conn, True, reason)
 
 
 def writable_limits(transport: Any) -> None:

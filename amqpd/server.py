@@ -12,6 +12,7 @@ from . import flow
 from .config import Config
 from .connection import Connection
 from .ctl.endpoint import ControlEndpoint
+from .disk import DiskMonitor
 from .errors import ReplyCode
 from .fdlimit import FdWatch, raise_nofile_limit
 from .log import get_logger
@@ -32,6 +33,8 @@ class Broker:
         self.ops = Operations(config, store, self.connections)
         self.servers: list[asyncio.base_events.Server] = []
         self.memory_alarm = False
+        self.disk_alarm = False
+        self.disk: Any = None  # the DiskMonitor, once started
         self.management: Any = None  # the HTTP API server (management/), when enabled
         self.prometheus: Any = None  # the Prometheus exposition (management/prometheus/), when enabled
         self.started = False  # every listener bound, definitions loaded (amqpctl await_startup, check_running)
@@ -39,8 +42,23 @@ class Broker:
 
     def set_memory_alarm(self, on: bool) -> None:
         self.memory_alarm = on
+        self._apply_alarms()
+
+    def set_disk_alarm(self, on: bool) -> None:
+        self.disk_alarm = on
+        self._apply_alarms()
+
+    @property
+    def alarm_reason(self) -> str | None:
+        """connection.blocked's reason while a resource alarm is on (RabbitMQ's texts), else None."""
+        if self.memory_alarm:
+            return "low on memory"
+        return "low on disk" if self.disk_alarm else None
+
+    def _apply_alarms(self) -> None:
+        reason = self.alarm_reason
         for conn in list(self.connections):
-            flow.set_alarm(conn, on)
+            flow.set_alarm(conn, reason is not None, reason or "")
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -194,6 +212,8 @@ async def serve(config: Config) -> int:
     monitor.start(loop)
     fd_watch = FdWatch(log, fd_limit)
     fd_watch.start(loop)
+    broker.disk = DiskMonitor(broker)
+    broker.disk.start(loop)
     sampler = Sampler(broker, config.collect_statistics_interval)
     broker.ops.stats.sampler = sampler
     sampler.start()
@@ -212,6 +232,7 @@ async def serve(config: Config) -> int:
     await control.stop()
     monitor.stop()
     fd_watch.stop()
+    broker.disk.stop()
     sampler.stop()
     for http in (management, prometheus):
         if http is not None:

@@ -175,7 +175,7 @@ class Channel:
         if pub.immediate:
             raise ConnectionError(ReplyCode.NOT_IMPLEMENTED, "immediate=true", 60, 40)
         if not self.conn.publisher:
-            flow.first_publish(self.conn, self.conn.broker.memory_alarm)
+            flow.first_publish(self.conn, self.conn.broker.alarm_reason)
         self._publish = pub
         self._header = None
         self._body_parts = []

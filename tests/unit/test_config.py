@@ -293,6 +293,17 @@ def test_last_watermark_form_wins(conf):
     assert c.memory_high_watermark_absolute == 10**9
 
 
+def test_disk_free_limit(conf):
+    assert load(conf("")).disk_free_limit == 50_000_000  # RabbitMQ's default
+    c = load(conf("disk_free_limit.relative = 1.5\ndisk_free_limit.absolute = 2GiB\n"))
+    assert (c.disk_free_limit, c.disk_free_limit_relative) == (2 * 2**30, None)
+    c = load(conf("disk_free_limit.absolute = 2GiB\ndisk_free_limit.relative = 1.5\n"))
+    assert c.disk_free_limit_relative == 1.5
+    for bad in ("disk_free_limit.absolute = lots", "disk_free_limit.relative = -1", "disk_free_limit.relative = x"):
+        msg = error_of(conf(bad + "\n"))
+        assert "amqpd.conf:1:" in msg and bad.split(" = ")[0] in msg, msg
+
+
 @pytest.mark.parametrize("raw", ["0", "1.5", "-0.1", "nan", "inf", "half"])
 def test_bad_relative_watermark(conf, raw):
     assert "amqpd.conf:1:" in error_of(conf(f"vm_memory_high_watermark.relative = {raw}\n"))
@@ -569,6 +580,7 @@ def test_example_conf_mentions_every_accepted_key():
         "log.console.format", "log.console", "vm_memory_high_watermark.relative",
         "vm_memory_high_watermark.absolute", "amqpd.data_dir", "amqpd.queue.index_threshold",
         "cluster_name", "amqpd.server_properties.product", "amqpd.trace.vhosts", "consumer_timeout",
+        "disk_free_limit.absolute", "disk_free_limit.relative",
     ]:
         assert f"{key} = " in text, key
 

@@ -117,7 +117,8 @@ def check_port_connectivity(ctx: Context, args: dict[str, Any]) -> list[dict[str
 def _alarm_lines(ctx: Context) -> list[str]:
     from ...management.api.health import alarms
 
-    return [f"{a['resource'].capitalize()} alarm on node {a['node']}" for a in alarms(ctx.broker)]
+    names = {"memory": "Memory", "disk": "Free disk space"}  # RabbitMQ's CLI names
+    return [f"{names[a['resource']]} alarm on node {a['node']}" for a in alarms(ctx.broker)]
 
 
 @command("check_local_alarms", tool="rabbitmq-diagnostics", group="Monitoring, observability and health checks",
@@ -196,3 +197,54 @@ def _render_memory(result: Any, args: dict[str, Any], ctx: dict[str, Any]) -> in
 def memory_breakdown(ctx: Context, args: dict[str, Any]) -> dict[str, int]:
     return _memory(ctx)
 
+
+
+# -- set_disk_free_limit ---------------------------------------------------------------------------------
+def _disk_limit_args(p: Any) -> None:
+    p.add_argument("limit")
+    p.add_argument("fraction", nargs="?")
+
+
+def _prepare_disk_limit(args: dict[str, Any]) -> None:
+    """rabbitmqctl's two forms: a size (50000000, 50MB, 1GiB) or `mem_relative <fraction>`."""
+    from ...config import ConfigError, _byte_size, _Invalid
+
+    bad = CtlError(65, "Error (argument validation): Bad argument.")
+    if args["limit"] == "mem_relative":
+        try:
+            fraction = float(args["fraction"] or "")
+        except ValueError:
+            raise bad from None
+        if not fraction >= 0:
+            raise bad
+        args["relative"] = fraction
+        return
+    if args["fraction"] is not None:
+        raise bad
+    try:
+        args["bytes"] = _byte_size(args["limit"])
+    except (_Invalid, ConfigError):
+        raise bad from None
+
+
+def _disk_limit_banner(a: dict[str, Any], c: dict[str, Any]) -> str:
+    if a["limit"] == "mem_relative":
+        return f"Setting disk free limit on {c['node']} to {a['fraction']} times the total RAM ..."
+    return f"Setting disk free limit on {c['node']} to {a['limit']} bytes ..."
+
+
+def _done(result: Any, args: dict[str, Any], ctx: dict[str, Any]) -> int:
+    if _json(ctx):
+        ctx["out"].write(dumps({"node": ctx["node"], "result": "ok"}) + "\n")
+    return 0
+
+
+@command("set_disk_free_limit", tool="rabbitmqctl", group="Configuration and Environment",
+         summary="Sets the disk_free_limit setting (until the broker restarts)", arguments=_disk_limit_args,
+         usage="<disk_limit> | mem_relative <fraction>", prepare=_prepare_disk_limit, render=_done,
+         banner=_disk_limit_banner, extra={"changes": True})
+def set_disk_free_limit(ctx: Context, args: dict[str, Any]) -> None:
+    from ...memory import total_memory
+
+    limit = int(args["relative"] * total_memory()) if "relative" in args else args["bytes"]
+    ctx.broker.disk.set_limit(limit)

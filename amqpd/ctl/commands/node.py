@@ -23,7 +23,7 @@ BOLD, PLAIN = "\x1b[1m", "\x1b[0m"  # rabbitmqctl emboldens section titles, term
 
 def _status(ctx: Context) -> dict[str, Any]:
     from ... import __version__
-    from ...management.api.overview import DISK_FREE_LIMIT, process_started_at
+    from ...management.api.overview import disk_free_limit, process_started_at
     from ...memory import memory_limit, rss_bytes
 
     broker, cfg = ctx.broker, ctx.broker.config
@@ -49,14 +49,14 @@ def _status(ctx: Context) -> dict[str, Any]:
         "active_plugins": ["rabbitmq_management"] if broker.management else [],
         "enabled_plugin_file": "", "data_directory": str(cfg.data_dir), "raft_data_directory": str(cfg.data_dir),
         "config_files": [str(cfg.config_file.resolve())] if cfg.config_file else [], "log_files": ["<stdout>"],
-        "alarms": [{"type": "resource_limit", "resource": "memory", "node": _node()}]
-        if broker.memory_alarm else [],
+        "alarms": [{"type": "resource_limit", "resource": r, "node": _node()}
+                   for r, on in (("memory", broker.memory_alarm), ("disk", broker.disk_alarm)) if on],
         "memory": memory, "vm_memory_calculation_strategy": "rss",
         "vm_memory_high_watermark_setting": setting, "vm_memory_high_watermark_limit": memory_limit(cfg),
         "total_memory_used": rss_bytes(),
         "file_descriptors": {"total_used": fd_used, "total_limit": fd_limit, "sockets_used": len(broker.connections),
                              "sockets_limit": fd_limit},
-        "disk_free_limit": DISK_FREE_LIMIT, "disk_free": disk_free,
+        "disk_free_limit": disk_free_limit(broker), "disk_free": disk_free,
         "totals": {"virtual_host_count": len(ctx.ops.vhosts),
                    "connection_count": len(broker.connections),
                    "queue_count": sum(len(vh.queues) for vh in ctx.ops.vhosts.values())},

@@ -52,7 +52,8 @@ def listeners(broker: Any) -> list[dict[str, Any]]:
 
 
 def alarms(broker: Any) -> list[dict[str, Any]]:
-    return [{"node": node_name(), "resource": "memory"}] if broker.memory_alarm else []
+    found = [{"node": node_name(), "resource": "memory"}] if broker.memory_alarm else []
+    return found + ([{"node": node_name(), "resource": "disk"}] if broker.disk_alarm else [])
 
 
 @routes_table.get("/api/health/checks/alarms")

@@ -41,7 +41,9 @@ EXCHANGE_TYPE_DESCRIPTIONS = {
     "topic": "AMQP topic exchange, as per the AMQP specification",
 }
 SAMPLE_RETENTION = {"global": [600, 3600, 28800, 86400], "basic": [600, 3600], "detailed": [600]}
-DISK_FREE_LIMIT = 50_000_000  # RabbitMQ's default; amqpd has no disk alarm
+def disk_free_limit(broker: Any) -> int:
+    """The limit in effect (disk_free_limit.*, or set by amqpctl set_disk_free_limit)."""
+    return broker.disk.limit if broker.disk is not None else broker.config.disk_free_limit
 _IMPORTED_AT = time.time()
 
 
@@ -192,8 +194,8 @@ def node_json(request: web.Request) -> dict[str, Any]:
         "mem_alarm": bool(broker.memory_alarm),
         "mem_calculation_strategy": "rss",
         "disk_free": disk_free,
-        "disk_free_limit": DISK_FREE_LIMIT,
-        "disk_free_alarm": False,
+        "disk_free_limit": disk_free_limit(broker),
+        "disk_free_alarm": bool(broker.disk_alarm),
         "fd_used": _fd_used(),
         "fd_total": fd_total if fd_total != resource.RLIM_INFINITY else 1048576,
         "sockets_used": len(broker.connections),

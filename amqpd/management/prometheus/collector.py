@@ -30,7 +30,7 @@ from ...stats.counters import CHANNEL_FIELDS, channel_counts, queue_counts
 from ...stats.node import disk_free, fd_used
 from ..api.app import node_name
 from ..api.connections import conn_name
-from ..api.overview import DISK_FREE_LIMIT, cluster_name, process_started_at
+from ..api.overview import cluster_name, disk_free_limit, process_started_at
 from . import families as F
 from .families import Family
 
@@ -155,7 +155,7 @@ class Scrape:
     def _node_metrics(self, _: Any) -> list[Row]:
         limit = fd_limit()
         uptime = max(0.0, time.time() - process_started_at())
-        return [((), (limit, limit, memory_limit(self.broker.config), DISK_FREE_LIMIT, PROCESSES_LIMIT, 0,
+        return [((), (limit, limit, memory_limit(self.broker.config), disk_free_limit(self.broker), PROCESSES_LIMIT, 0,
                       NET_TICKTIME, round(uptime, 3)))]
 
     def _node_persister_metrics(self, _: Any) -> list[Row]:
@@ -276,8 +276,8 @@ class Scrape:
                 sum(len(vh.queues) for vh in self.vhosts.values()))
 
     def alarms(self) -> tuple[int, int, int]:
-        # amqpd raises neither a file descriptor nor a disk alarm
-        return 0, 0, int(bool(self.broker.memory_alarm))
+        # no file descriptor alarm: running out is logged (amqpd/fdlimit.py), accepting resumes on its own
+        return 0, int(bool(self.broker.disk_alarm)), int(bool(self.broker.memory_alarm))
 
 
 # -- rendering ----------------------------------------------------------------------------------------
