@@ -71,6 +71,7 @@ class Config:
     # Above this fraction of the watermark, long queues page message content out to the store.
     # disk_free_limit.absolute (bytes) / .relative (times total RAM); whichever the file names last wins
     disk_free_limit: int = 50_000_000
+    connection_max: int | None = None  # open connections the node accepts; None: infinity
     disk_free_limit_relative: float | None = None
     memory_paging_ratio: float = 0.5
     queue_index_threshold: int = 100000
@@ -317,6 +318,7 @@ _SIMPLE_KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
 _OTHER_KEYS = (
     "listeners.tcp", "loopback_users", "log.console", "vm_memory_high_watermark.relative",
     "vm_memory_high_watermark.absolute", "amqpd.data_dir", "disk_free_limit.absolute", "disk_free_limit.relative",
+    "connection_max",
 )
 _KNOWN_KEYS = (*_SIMPLE_KEYS, *_OTHER_KEYS, "listeners.tcp.default")
 
@@ -385,6 +387,8 @@ class _FileState:
             v["memory_high_watermark_absolute"] = None
         elif key == "vm_memory_high_watermark.absolute":
             v["memory_high_watermark_absolute"] = _byte_size(raw)
+        elif key == "connection_max":
+            v["connection_max"] = None if raw == "infinity" else _int_in(0, _MAX_INT32)(raw)
         elif key == "disk_free_limit.absolute":
             v["disk_free_limit"], v["disk_free_limit_relative"] = _byte_size(raw), None
         elif key == "disk_free_limit.relative":

@@ -378,9 +378,13 @@ class Connection(asyncio.Protocol):
             self._timers.append(self.loop.call_later(self.heartbeat / 2, self._heartbeat_tick))
 
     def _open(self, m: commands.Connection.Open) -> None:
-        # rabbit_reader: vhost access first, then the vhost's and the user's connection limits
+        # rabbit_reader: the node's connection limit, vhost access, then the vhost's and the user's limits
         ops = self.broker.ops
         name = m.virtual_host
+        limit = self.config.connection_max
+        if limit is not None and self._count(lambda c: c.vhost is not None) >= limit:
+            raise ConnectionError(ReplyCode.NOT_ALLOWED,
+                                  f"connection refused: node connection limit ({limit}) is reached", 10, 40)
         vhost = ops.vhosts.get(name)
         if vhost is None:
             raise ConnectionError(ReplyCode.NOT_ALLOWED, f"vhost {name} not found", 10, 40)

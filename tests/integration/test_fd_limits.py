@@ -11,6 +11,7 @@ import socket
 import time
 
 import pika
+import pika.exceptions
 import pytest
 from conftest import start_amqpd
 from helpers import close_quietly
@@ -90,4 +91,24 @@ def test_exhaustion_keeps_existing_connections_and_recovers(tmp_path):
         for s in held:
             s.close()
         close_quietly(canary)
+        b.stop()
+
+
+def test_connection_max_refuses_new_connections_cleanly(tmp_path):
+    """connection_max: once that many connections are open, connection.open is refused with 530 (the text of
+    RabbitMQ 3.11+, where the key took effect; 3.10.8 accepts the connections regardless, measured)."""
+    b = start_amqpd(tmp_path, conf="connection_max = 2\nheartbeat = 0\n")
+    first = [pika.BlockingConnection(b.pika_params()) for _ in range(2)]
+    try:
+        with pytest.raises(pika.exceptions.ProbableAccessDeniedError) as exc:  # pika's name for 530 at open
+            pika.BlockingConnection(b.pika_params(connection_attempts=1))
+        assert "(530) 'NOT_ALLOWED - connection refused: node connection limit (2) is reached'" in str(exc.value)
+        assert all(c.is_open for c in first)
+        first.pop().close()
+        again = pika.BlockingConnection(b.pika_params())
+        assert again.is_open
+        first.append(again)
+    finally:
+        for c in first:
+            close_quietly(c)
         b.stop()

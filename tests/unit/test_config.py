@@ -580,7 +580,7 @@ def test_example_conf_mentions_every_accepted_key():
         "log.console.format", "log.console", "vm_memory_high_watermark.relative",
         "vm_memory_high_watermark.absolute", "amqpd.data_dir", "amqpd.queue.index_threshold",
         "cluster_name", "amqpd.server_properties.product", "amqpd.trace.vhosts", "consumer_timeout",
-        "disk_free_limit.absolute", "disk_free_limit.relative",
+        "disk_free_limit.absolute", "disk_free_limit.relative", "connection_max",
     ]:
         assert f"{key} = " in text, key
 
