@@ -72,6 +72,7 @@ class Config:
     # disk_free_limit.absolute (bytes) / .relative (times total RAM); whichever the file names last wins
     disk_free_limit: int = 50_000_000
     connection_max: int | None = None  # open connections the node accepts; None: infinity
+    send_timeout: int = 15000  # ms a full output may go unread before the connection is dropped
     disk_free_limit_relative: float | None = None
     memory_paging_ratio: float = 0.5
     queue_index_threshold: int = 100000
@@ -314,6 +315,7 @@ _SIMPLE_KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
     "amqpd.management.enabled": ("management_enabled", _bool),
     "prometheus.tcp.ip": ("prometheus_ip", _host),
     "prometheus.return_per_object_metrics": ("prometheus_per_object", _bool),
+    "tcp_listen_options.send_timeout": ("send_timeout", _int_in(1, _MAX_INT32)),
 }
 _OTHER_KEYS = (
     "listeners.tcp", "loopback_users", "log.console", "vm_memory_high_watermark.relative",

@@ -106,6 +106,7 @@ class Connection(asyncio.Protocol):
         self._flush_handle: asyncio.Handle | None = None
         self._confirm_channels: set[Channel] = set()
         self.writable = True  # output below its high watermark: consumers here may take deliveries
+        self.stall_timer: asyncio.TimerHandle | None = None  # flow.output_full: is the client still reading?
         self.gate = flow.ReadGate(self)
         self.exclusive_queues: set[Any] = set()
         self.capabilities: dict[str, Any] = {}
@@ -214,6 +215,8 @@ class Connection(asyncio.Protocol):
             t.cancel()
         if self._flush_handle is not None:
             self._flush_handle.cancel()
+        if self.stall_timer is not None:
+            self.stall_timer.cancel()
         self.broker.connections.discard(self)
         if self.vhost is not None:  # its octets stay in the vhost's totals
             self.stats.connection_closed += 1

@@ -192,6 +192,25 @@ def release(queue: Queue) -> None:
 def output_full(conn: Connection) -> None:
     """The transport's buffer passed its high watermark (asyncio's pause_writing)."""
     conn.writable = False
+    if conn.stall_timer is None and conn.transport is not None:
+        conn.stall_timer = conn.loop.call_later(conn.config.send_timeout / 1000, _stalled, conn,
+                                                conn.transport.get_write_buffer_size())
+
+
+def _stalled(conn: Connection, size_then: int) -> None:
+    """send_timeout after the output filled up: a client that read nothing since is dropped (RabbitMQ's
+    tcp_listen_options.send_timeout), so it holds neither its buffer nor its unacked messages for ever."""
+    conn.stall_timer = None
+    transport = conn.transport
+    if conn.writable or transport is None or transport.is_closing():
+        return
+    size = transport.get_write_buffer_size()
+    if size < size_then:  # it reads, if slowly: look again later
+        conn.stall_timer = conn.loop.call_later(conn.config.send_timeout / 1000, _stalled, conn, size)
+        return
+    conn.log.warning("closing connection: the client stopped reading its socket", buffered=size,
+                     send_timeout_ms=conn.config.send_timeout)
+    transport.abort()
 
 
 def after_read(conn: Connection, size: int) -> None:
@@ -206,6 +225,9 @@ def after_read(conn: Connection, size: int) -> None:
 def output_drained(conn: Connection) -> None:
     """asyncio's resume_writing: deliveries and reading go on."""
     conn.writable = True
+    if conn.stall_timer is not None:
+        conn.stall_timer.cancel()
+        conn.stall_timer = None
     conn.gate.resume(OUTPUT)
     for ch in list(conn.channels.values()):
         for c in ch.consumers.values():

@@ -219,3 +219,24 @@ def test_two_services_feeding_each_other_never_deadlock(broker, uniq):
     assert wait_until(lambda: cch.queue_declare(a, passive=True).method.message_count
                       + cch.queue_declare(b, passive=True).method.message_count == 10_000, 10)
     check.close()
+
+
+def test_consumer_that_stopped_reading_is_dropped_after_send_timeout(broker_factory, uniq):
+    """tcp_listen_options.send_timeout (RabbitMQ's key, 15 s by default; 1 s here): a client whose output
+    stays full without reading any of it is disconnected, with a log line, instead of holding its buffer
+    and its messages for ever. A slow reader that makes progress is not (the test above)."""
+    b = broker_factory("tcp_listen_options.send_timeout = 1000\n")
+    queue = uniq("stopped")
+    admin, pub = queue_and_publisher(b, queue)
+    stuck = SlowConsumer(b, queue, rate=0)
+    flooder = Flooder(pub, queue, size=64 * 1024).start()
+    try:
+        assert wait_until(lambda: "the client stopped reading its socket" in b.log_text(), 15), b.log_text()[-2000:]
+        line = next(ln for ln in b.log_text().splitlines() if "the client stopped reading its socket" in ln)
+        assert stuck.addr in line, (stuck.addr, line)
+        assert depth(admin, queue) >= 0  # everyone else is served
+    finally:
+        flooder.stop()
+        stuck.close()
+        pub.close()
+        admin.close()

@@ -581,6 +581,7 @@ def test_example_conf_mentions_every_accepted_key():
         "vm_memory_high_watermark.absolute", "amqpd.data_dir", "amqpd.queue.index_threshold",
         "cluster_name", "amqpd.server_properties.product", "amqpd.trace.vhosts", "consumer_timeout",
         "disk_free_limit.absolute", "disk_free_limit.relative", "connection_max",
+        "tcp_listen_options.send_timeout",
     ]:
         assert f"{key} = " in text, key
 
