@@ -291,13 +291,19 @@ class Channel:
         if self.confirm:
             self.publish_seq += 1
         keys: Any = pub.routing_key
-        if msg.props.headers_span is not None and (msg.headers_mention(b"\x02CC") or msg.headers_mention(b"\x03BCC")):
-            keys = _cc_keys(pub.routing_key, msg.headers)
-            if len(keys) > 1:
-                msg.routing_keys = keys
-            if "BCC" in (msg.headers or {}):
-                msg.drop_header("BCC")
-        queues = route(self.vhost.exchanges, ex, keys, msg)
+        try:
+            if msg.props.headers_span is not None and (msg.headers_mention(b"\x02CC")
+                                                       or msg.headers_mention(b"\x03BCC")):
+                keys = _cc_keys(pub.routing_key, msg.headers)
+                if len(keys) > 1:
+                    msg.routing_keys = keys
+                if "BCC" in (msg.headers or {}):
+                    msg.drop_header("BCC")
+            queues = route(self.vhost.exchanges, ex, keys, msg)
+        except PropertyError as exc:
+            # headers are decoded only when routing needs them (a headers exchange, CC/BCC)
+            raise ConnectionError(ReplyCode.FRAME_ERROR, f"cannot decode content header properties: {exc}",
+                                  60, 40) from None
         if self.tracer is not None:
             self.tracer.tap_in(msg, queues)
         rejected = False

@@ -136,13 +136,18 @@ def decode_headers(payload: bytes, span: tuple[int, int] | None) -> dict | None:
         return decode.field_table(payload[span[0] : span[1]])[1]
     except (ValueError, UnicodeDecodeError, KeyError) as exc:
         raise PropertyError(f"malformed headers table: {exc}") from exc
+    except RecursionError:
+        raise PropertyError("headers table nested too deeply") from None
 
 
 def decode_properties(payload: bytes) -> commands.Basic.Properties:
     """Full decode through pamqp, for the rare paths that rewrite properties."""
     props = commands.Basic.Properties()
     flags = _u16(payload, 12)[0]
-    props.unmarshal(flags, payload[14:])
+    try:
+        props.unmarshal(flags, payload[14:])
+    except RecursionError:  # pamqp decodes nested tables recursively; a client chooses the depth
+        raise PropertyError("headers table nested too deeply") from None
     return props
 
 

@@ -12,7 +12,7 @@ import datetime
 from typing import Any
 
 from ..message import PagedMessage
-from ..protocol.properties import decode_properties
+from ..protocol.properties import PropertyError, decode_properties
 
 
 class Contents:
@@ -50,7 +50,10 @@ def scan_ready(q: Any, into: Contents) -> Contents:
         head = q.ready.peek().msg
         # RabbitMQ knows a head's timestamp only while its content is in memory
         if not isinstance(head, PagedMessage):
-            stamp = decode_properties(head.header_payload).timestamp
+            try:
+                stamp = decode_properties(head.header_payload).timestamp
+            except PropertyError:  # headers nested too deeply to decode: no timestamp to show
+                stamp = None
             if stamp is not None:
                 into.head_timestamp = int(stamp.replace(tzinfo=stamp.tzinfo or datetime.UTC).timestamp())
     return into
