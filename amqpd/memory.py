@@ -19,6 +19,8 @@ from typing import Any
 from .queue import PAGE_KEEP
 
 CHECK_INTERVAL = 0.1
+HELD_EVERY = 10  # checks between two sums of the bytes queues hold (O(queues): once a second)
+TRIM_AFTER_FREED = 16 * 1024 * 1024  # bytes queues let go of (deleted, purged, consumed) before trimming
 PAGING_OFF = 0.8  # of the paging limit
 PAGE_BUDGET = 20_000  # messages paged per check at most (~60 ms of work)
 
@@ -66,6 +68,8 @@ class MemoryMonitor:
         self.paging = False
         self._trim = _malloc_trim()
         self._handle: asyncio.TimerHandle | None = None
+        self._ticks = 0
+        self._held = 0  # bytes of ready messages in all queues at the last sum
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -89,6 +93,10 @@ class MemoryMonitor:
             paged = self.page_out()
             if paged:
                 self.broker.log.debug("paged out", messages=paged)
+        self._ticks += 1
+        if self._ticks % HELD_EVERY == 0 and self._trim is not None and self._freed_much():
+            self._trim(0)  # a deleted or drained backlog: give its pages back now, not at the next alarm
+            used = rss_bytes()
         if (paging or self.broker.memory_alarm) and self._trim is not None:
             # Freed memory stays mapped (glibc raises its mmap threshold after large frees, so later
             # bodies come from the heap): without this the alarm could stay on with nothing left in use.
@@ -99,6 +107,12 @@ class MemoryMonitor:
             self.broker.log.warning("memory alarm " + ("set" if alarm else "cleared"), used=used, limit=self.limit)
             self.broker.set_memory_alarm(alarm)
         self._handle = self.loop.call_later(CHECK_INTERVAL, self.check)
+
+    def _freed_much(self) -> bool:
+        held = sum(q.ready.bytes for v in self.broker.ops.vhosts.values() for q in v.queues.values())
+        freed = self._held - held > TRIM_AFTER_FREED
+        self._held = held
+        return freed
 
     def page_out(self) -> int:
         """Longest queues first, a bounded number of messages per check so the loop never stalls."""
