@@ -3,11 +3,11 @@ RabbitMQ's disk monitor does (consumers keep draining, which is what frees space
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from typing import Any
 
 from .memory import total_memory
+from .periodic import Periodic
 
 CHECK_INTERVAL = 1.0  # a statvfs a second; RabbitMQ checks every 1-10 s depending on how close it is
 
@@ -19,29 +19,22 @@ def free_bytes(path: Any) -> int | None:
         return None
 
 
-class DiskMonitor:
+class DiskMonitor(Periodic):
+    interval = CHECK_INTERVAL
+
     def __init__(self, broker: Any) -> None:
         self.broker = broker
         cfg = broker.config
         self.limit = (int(cfg.disk_free_limit_relative * total_memory()) if cfg.disk_free_limit_relative is not None
                       else cfg.disk_free_limit)
         self.free: int | None = None
-        self._handle: asyncio.TimerHandle | None = None
 
     def set_limit(self, limit: int) -> None:
         """amqpctl set_disk_free_limit: takes effect at once."""
         self.limit = limit
-        self.check(reschedule=False)
-
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
         self.check()
 
-    def stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-
-    def check(self, reschedule: bool = True) -> None:
+    def check(self) -> None:
         free = free_bytes(self.broker.config.data_dir)
         if free is not None:  # an unreadable filesystem keeps the last state rather than guessing
             self.free = free
@@ -50,5 +43,3 @@ class DiskMonitor:
                 self.broker.log.warning("disk alarm " + ("set" if alarm else "cleared"), free=free, limit=self.limit,
                                         data_dir=str(self.broker.config.data_dir))
                 self.broker.set_disk_alarm(alarm)
-        if reschedule:
-            self._handle = self.loop.call_later(CHECK_INTERVAL, self.check)

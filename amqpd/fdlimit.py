@@ -9,11 +9,12 @@ are available again, however many accepts failed meanwhile.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 import resource
 from typing import Any
+
+from .periodic import Periodic
 
 WATCH_INTERVAL = 1.0
 RESERVE = 8  # descriptors the broker needs besides connections (store files, a listener's accept)
@@ -52,20 +53,13 @@ def fds_in_use(limit: int) -> int:
         return limit if exc.errno in (errno.EMFILE, errno.ENFILE) else 0
 
 
-class FdWatch:
+class FdWatch(Periodic):
+    interval = WATCH_INTERVAL
+
     def __init__(self, log: Any, limit: int) -> None:
         self.log = log
         self.limit = limit
         self.exhausted = False
-        self._handle: asyncio.TimerHandle | None = None
-
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.check()
-
-    def stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
 
     def check(self) -> None:
         used = fds_in_use(self.limit)
@@ -76,4 +70,3 @@ class FdWatch:
         elif self.exhausted and used < self.limit - 2 * RESERVE:  # hysteresis: one line per burst
             self.exhausted = False
             self.log.info("file descriptors available again", used=used, limit=self.limit)
-        self._handle = self.loop.call_later(WATCH_INTERVAL, self.check)

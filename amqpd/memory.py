@@ -10,12 +10,12 @@ back down.
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import os
 import resource
 from typing import Any
 
+from .periodic import Periodic
 from .queue import PAGE_KEEP
 
 CHECK_INTERVAL = 0.1
@@ -60,24 +60,17 @@ def _malloc_trim() -> Any:
         return None
 
 
-class MemoryMonitor:
+class MemoryMonitor(Periodic):
+    interval = CHECK_INTERVAL
+
     def __init__(self, broker: Any) -> None:
         self.broker = broker
         self.limit = memory_limit(broker.config)
         self.paging_limit = int(self.limit * broker.config.memory_paging_ratio)
         self.paging = False
         self._trim = _malloc_trim()
-        self._handle: asyncio.TimerHandle | None = None
         self._ticks = 0
         self._held = 0  # bytes of ready messages in all queues at the last sum
-
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.check()
-
-    def stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
 
     def check(self) -> None:
         used = rss_bytes()
@@ -106,7 +99,6 @@ class MemoryMonitor:
         if alarm != self.broker.memory_alarm:
             self.broker.log.warning("memory alarm " + ("set" if alarm else "cleared"), used=used, limit=self.limit)
             self.broker.set_memory_alarm(alarm)
-        self._handle = self.loop.call_later(CHECK_INTERVAL, self.check)
 
     def _freed_much(self) -> bool:
         held = sum(q.ready.bytes for v in self.broker.ops.vhosts.values() for q in v.queues.values())
