@@ -68,6 +68,17 @@ class Api:
         return r.body
 
 
+def http(url: str, method: str = "GET", headers: dict | None = None,
+         data: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+    """One plain HTTP request: (status, headers, body), error statuses included."""
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
 def q(name: str) -> str:
     """A path segment as RabbitMQ's API expects it (%2F for the default vhost)."""
     return urllib.parse.quote(name, safe="")

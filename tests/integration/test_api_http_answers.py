@@ -5,13 +5,11 @@ user, policy and binding answers the request-by-request comparison (interop/mana
 from __future__ import annotations
 
 import base64
-import urllib.error
-import urllib.request
 import uuid
 
 import pika
 import pytest
-from mgmt_helpers import Api, q
+from mgmt_helpers import Api, http, q
 
 REALM = 'Basic realm="RabbitMQ Management"'
 
@@ -33,13 +31,7 @@ def vhost(api):
 
 def raw(broker, method: str, path: str, headers: dict[str, str] | None = None,
         data: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
-    req = urllib.request.Request(f"http://127.0.0.1:{broker.http_port}{path}", data=data, method=method,
-                                 headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, dict(resp.headers), resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
+    return http(f"http://127.0.0.1:{broker.http_port}{path}", method, headers, data)
 
 
 def basic(user: str, password: str) -> dict[str, str]:

@@ -6,7 +6,6 @@ would, instead of filling a disk."""
 from __future__ import annotations
 
 import os
-import time
 import urllib.request
 
 import pika
@@ -14,25 +13,9 @@ import pytest
 from conftest import start_amqpd
 from ctl_helpers import amqpctl, conf_of
 from helpers import close_quietly, drain
+from mgmt_helpers import Api, wait_for
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("AMQPD_TEST_URL")), reason="starts its own amqpd")
-
-
-def api(b, path: str):
-    import base64
-    import json
-
-    req = urllib.request.Request(f"http://127.0.0.1:{b.http_port}/api{path}",
-                                 headers={"Authorization": "Basic " + base64.b64encode(b"guest:guest").decode()})
-    with urllib.request.urlopen(req, timeout=5) as r:
-        return json.loads(r.read())
-
-
-def wait(pred, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while not pred() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return pred()
 
 
 def test_limit_above_free_space_blocks_publishers_until_lowered(tmp_path):
@@ -42,8 +25,9 @@ def test_limit_above_free_space_blocks_publishers_until_lowered(tmp_path):
     pub = pika.BlockingConnection(b.pika_params())
     consumer = pika.BlockingConnection(b.pika_params())
     try:
-        assert wait(lambda: "disk alarm set" in b.log_text())
-        node = api(b, "/nodes")[0]
+        assert wait_for(lambda: "disk alarm set" in b.log_text())
+        api = Api(b.http_port)
+        node = api.get("/nodes").body[0]
         assert node["disk_free_alarm"] is True and node["disk_free_limit"] == 1000 * 10**12, node
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{b.metrics_port}/metrics", timeout=5).read().decode()
         assert "rabbitmq_alarms_free_disk_space_watermark 1" in metrics
@@ -76,7 +60,7 @@ def test_limit_above_free_space_blocks_publishers_until_lowered(tmp_path):
         drain(consumer, lambda: len(got) >= 2, timeout=5)
         assert got == [b"first", b"after"]
         assert "disk alarm cleared" in b.log_text()
-        assert api(b, "/nodes")[0]["disk_free_alarm"] is False
+        assert api.get("/nodes").body[0]["disk_free_alarm"] is False
         assert amqpctl("check_local_alarms", conf=ctl).code == 0
 
         r = amqpctl("set_disk_free_limit", "mem_relative", "1000000", conf=ctl)  # a million times the RAM

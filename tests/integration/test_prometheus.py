@@ -9,14 +9,11 @@ import os
 import shutil
 import socket
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pika
 import pytest
-from mgmt_helpers import Api
+from mgmt_helpers import Api, http
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -37,13 +34,7 @@ def amqpd(broker):
 
 
 def fetch(broker, path: str, headers: dict | None = None, method: str = "GET") -> tuple[int, dict, bytes]:
-    req = urllib.request.Request(f"http://127.0.0.1:{broker.metrics_port}{path}", method=method,
-                                 headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, dict(resp.headers), resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
+    return http(f"http://127.0.0.1:{broker.metrics_port}{path}", method, headers)
 
 
 def scrape(broker, path: str = "/metrics") -> dict:
