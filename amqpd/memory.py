@@ -19,8 +19,6 @@ from .periodic import Periodic
 from .queue import PAGE_KEEP
 
 CHECK_INTERVAL = 0.1
-HELD_EVERY = 10  # checks between two sums of the bytes queues hold (O(queues): once a second)
-TRIM_AFTER_FREED = 16 * 1024 * 1024  # bytes queues let go of (deleted, purged, consumed) before trimming
 PAGING_OFF = 0.8  # of the paging limit
 PAGE_BUDGET = 20_000  # messages paged per check at most (~60 ms of work)
 
@@ -69,8 +67,6 @@ class MemoryMonitor(Periodic):
         self.paging_limit = int(self.limit * broker.config.memory_paging_ratio)
         self.paging = False
         self._trim = _malloc_trim()
-        self._ticks = 0
-        self._held = 0  # bytes of ready messages in all queues at the last sum
 
     def check(self) -> None:
         used = rss_bytes()
@@ -86,10 +82,6 @@ class MemoryMonitor(Periodic):
             paged = self.page_out()
             if paged:
                 self.broker.log.debug("paged out", messages=paged)
-        self._ticks += 1
-        if self._ticks % HELD_EVERY == 0 and self._trim is not None and self._freed_much():
-            self._trim(0)  # a deleted or drained backlog: give its pages back now, not at the next alarm
-            used = rss_bytes()
         if (paging or self.broker.memory_alarm) and self._trim is not None:
             # Freed memory stays mapped (glibc raises its mmap threshold after large frees, so later
             # bodies come from the heap): without this the alarm could stay on with nothing left in use.
@@ -99,12 +91,6 @@ class MemoryMonitor(Periodic):
         if alarm != self.broker.memory_alarm:
             self.broker.log.warning("memory alarm " + ("set" if alarm else "cleared"), used=used, limit=self.limit)
             self.broker.set_memory_alarm(alarm)
-
-    def _freed_much(self) -> bool:
-        held = sum(q.ready.bytes for v in self.broker.ops.vhosts.values() for q in v.queues.values())
-        freed = self._held - held > TRIM_AFTER_FREED
-        self._held = held
-        return freed
 
     def page_out(self) -> int:
         """Longest queues first, a bounded number of messages per check so the loop never stalls."""
