@@ -34,6 +34,7 @@ from .protocol.framing import (
 )
 from .protocol.handshake import MIN_FRAME_MAX, State, negotiate, next_state, unexpected_method
 from .protocol.methods import class_method, decode_method, encode_method
+from .store import StoreWriteError
 
 if TYPE_CHECKING:
     from .server import Broker
@@ -183,6 +184,10 @@ class Connection(asyncio.Protocol):
                 self.channel_error(ch, exc)
             except ConnectionError as exc:
                 self.connection_error(exc)
+                break
+            except StoreWriteError as exc:  # logged by the store, which also raised the disk alarm
+                self.log.warning("closing connection: a change could not be saved", channel=chan, error=str(exc))
+                self.connection_error(ConnectionError(ReplyCode.INTERNAL_ERROR, str(exc)))
                 break
             except Exception as exc:  # a bug must cost one connection, never the broker
                 self.log.exception("internal error", channel=chan)

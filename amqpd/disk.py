@@ -1,8 +1,13 @@
 """The disk alarm: free space on the data dir's filesystem below disk_free_limit blocks publishers, as
-RabbitMQ's disk monitor does (consumers keep draining, which is what frees space)."""
+RabbitMQ's disk monitor does (consumers keep draining, which is what frees space).
+
+A store write that fails anyway (the disk filled faster than the check, a read-only remount, an I/O
+error) raises the same alarm (Broker.store_failed); this monitor reopens the store once the disk looks
+writable again."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from typing import Any
 
@@ -39,7 +44,16 @@ class DiskMonitor(Periodic):
         if free is not None:  # an unreadable filesystem keeps the last state rather than guessing
             self.free = free
             alarm = free < self.limit
-            if alarm != self.broker.disk_alarm:
+            if alarm != self.broker.disk_low:
                 self.broker.log.warning("disk alarm " + ("set" if alarm else "cleared"), free=free, limit=self.limit,
                                         data_dir=str(self.broker.config.data_dir))
                 self.broker.set_disk_alarm(alarm)
+        store = self.broker.store
+        if getattr(store, "error", None) is not None and self._looks_writable(free):
+            store.reopen()
+
+    def _looks_writable(self, free: int | None) -> bool:
+        """Worth reopening the store after a write error: space above the limit and a directory that
+        takes writes (os.access sees a read-only mount, even for root)."""
+        return (free is not None and free >= self.limit
+                and os.access(self.broker.config.data_dir, os.W_OK))

@@ -33,7 +33,10 @@ class Broker:
         self.ops = Operations(config, store, self.connections)
         self.servers: list[asyncio.base_events.Server] = []
         self.memory_alarm = False
-        self.disk_alarm = False
+        self.disk_low = False  # free space under disk_free_limit (DiskMonitor)
+        self.store_failed = False  # the store refused a write (full disk, read-only, I/O error)
+        if hasattr(store, "on_failure"):
+            store.on_failure = self.set_store_failed
         self.disk: Any = None  # the DiskMonitor, once started
         self.management: Any = None  # the HTTP API server (management/), when enabled
         self.prometheus: Any = None  # the Prometheus exposition (management/prometheus/), when enabled
@@ -45,8 +48,18 @@ class Broker:
         self._apply_alarms()
 
     def set_disk_alarm(self, on: bool) -> None:
-        self.disk_alarm = on
+        self.disk_low = on
         self._apply_alarms()
+
+    def set_store_failed(self, on: bool) -> None:
+        self.store_failed = on
+        self._apply_alarms()
+
+    @property
+    def disk_alarm(self) -> bool:
+        """RabbitMQ's disk alarm, which amqpd also raises while the store cannot write: either way what
+        publishers send cannot be made durable, and monitoring that watches the disk alarm sees it."""
+        return self.disk_low or self.store_failed
 
     @property
     def alarm_reason(self) -> str | None:

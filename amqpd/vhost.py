@@ -125,9 +125,9 @@ class VHost:
         ex = cls(name, durable=durable, auto_delete=auto_delete, internal=internal, arguments=arguments)
         if user is not None:
             ex.declared_by = user
-        self.exchanges[name] = ex
-        if durable:
+        if durable:  # first: a write the store refuses must leave no exchange behind
             self.store.add_exchange(self.name, ex)
+        self.exchanges[name] = ex
         return ex
 
     def delete_exchange(self, name: str, if_unused: bool) -> None:
@@ -161,10 +161,12 @@ class VHost:
             raise default_exchange_refused()
         source.validate_binding(routing_key, arguments)
         b = Binding(source.name, destination, routing_key, arguments)
-        if source.bind(b):
-            self._to.setdefault(id(destination), {})[(source.name, b.key)] = b
-            if source.durable and _stored(destination):
-                self.store.add_binding(self.name, b)
+        if b.key in source.bindings:
+            return
+        if source.durable and _stored(destination):  # first: a refused write must leave no binding behind
+            self.store.add_binding(self.name, b)
+        source.bind(b)
+        self._to.setdefault(id(destination), {})[(source.name, b.key)] = b
 
     def restore_binding(self, source: Exchange, destination: Any, routing_key: str,
                         arguments: dict[str, Any]) -> Binding:
@@ -233,12 +235,12 @@ class VHost:
         qargs.validate_queue_args(name, self.name, arguments, durable, exclusive, auto_delete)
         q = Queue(self, name, durable=durable, exclusive_owner=conn if exclusive else None,
                   auto_delete=auto_delete, arguments=arguments)
+        if durable and not exclusive:  # first: a write the store refuses must leave no queue behind
+            self.store.add_queue(q)
         self.queues[name] = q
         self.counters.queue_created += 1
         if exclusive:
             conn.exclusive_queues.add(q)
-        if durable and not exclusive:
-            self.store.add_queue(q)
         return q
 
     def delete_queue(self, q: Queue, if_unused: bool = False, if_empty: bool = False) -> int:

@@ -86,8 +86,9 @@ class Broker:
 
 def start_amqpd(tmp: Path, conf: str | None = None, port: int | None = None, data_dir: Path | None = None,
                 extra_args: list[str] | None = None, env: dict | None = None,
-                nofile: tuple[int, int] | None = None) -> Broker:
-    """nofile: the (soft, hard) RLIMIT_NOFILE the broker starts with."""
+                nofile: tuple[int, int] | None = None, fsize: int | None = None) -> Broker:
+    """nofile: the (soft, hard) RLIMIT_NOFILE the broker starts with; fsize: an RLIMIT_FSIZE in bytes (a
+    write past it fails with EFBIG, like a full disk, for every file the broker writes)."""
     port = port or free_port()
     data_dir = data_dir or (tmp / "data")
     http_port, metrics_port = free_port(), free_port()
@@ -101,13 +102,17 @@ def start_amqpd(tmp: Path, conf: str | None = None, port: int | None = None, dat
     log_path = tmp / f"amqpd-{port}.log"
     log = open(log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
     def limits() -> None:
-        if nofile is not None:
-            import resource
+        import resource
 
+        if nofile is not None:
             resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
+        if fsize is not None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error return, not a killed process
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
 
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env={**os.environ, **(env or {})}, preexec_fn=limits if nofile else None)
+                            env={**os.environ, **(env or {})},
+                            preexec_fn=limits if nofile or fsize else None)
     log.close()
     broker = Broker("127.0.0.1", port, data_dir, proc, log_path, extra_args=extra_args or [], http_port=http_port,
                     metrics_port=metrics_port)

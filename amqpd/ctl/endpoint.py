@@ -18,6 +18,7 @@ from aiohttp import web
 from ..errors import AMQPError
 from ..log import get_logger
 from ..ops.errors import OpError
+from ..store import StoreWriteError
 from .locate import control_socket
 from .registry import EX_SOFTWARE, EX_USAGE, Context, CtlError, load_all
 
@@ -39,7 +40,7 @@ async def dispatch(broker: Any, doc: Any, log: Any, via: str) -> dict[str, Any]:
     except CtlError as exc:
         clog.info("ctl command failed", exit_code=exc.code, error=exc.text.replace("\n", " ").strip())
         return {"error": exc.to_json()}
-    except (OpError, AMQPError) as exc:
+    except (OpError, AMQPError, StoreWriteError) as exc:
         text = getattr(exc, "reason", None) or getattr(exc, "text", str(exc))
         clog.info("ctl command failed", exit_code=EX_SOFTWARE, error=str(text))
         return {"error": CtlError(EX_SOFTWARE, f"Error:\n{text}").to_json()}

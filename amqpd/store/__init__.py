@@ -9,6 +9,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 
+class StoreWriteError(Exception):
+    """A write failed (disk full, read-only filesystem, I/O error): the change it carried is not on disk.
+    Raised to whoever asked for a synchronous (topology) write; message batches are nacked instead."""
+
+
 class Store(Protocol):
     # group commit: a confirm for a message written in batch N waits until synced_no >= N
     batch_no: int

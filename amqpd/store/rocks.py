@@ -16,7 +16,7 @@ from typing import Any
 
 from rocksdict import AccessType, Options, Rdict, WriteBatch, WriteOptions
 
-from . import keys
+from . import StoreWriteError, keys
 from .records import decode_message, encode_message, encode_record, encode_table
 
 COLUMN_FAMILIES = ("meta", "vhosts", "users", "exchanges", "queues", "bindings", "messages", "index", "access",
@@ -63,22 +63,16 @@ class RocksStore:
         self.marker = Path(data_dir) / FORMAT_FILE
         self.path.mkdir(parents=True, exist_ok=True)
         fresh = self._check_marker()
-        opts = _options()
-        opts.create_if_missing(fresh)
-        opts.create_missing_column_families(True)
-        cf_opts = {name: _options() for name in COLUMN_FAMILIES}
         if not fresh:
-            self._verify_read_only(cf_opts)
+            self._verify_read_only({name: _options() for name in COLUMN_FAMILIES})
         try:
-            self.db = Rdict(str(self.path), opts, column_families=cf_opts)
+            self._open(fresh)
         except Exception as exc:  # rocksdict raises plain Exception with RocksDB's status text
             text = str(exc)
             if "lock" in text.lower():
                 raise StoreError(f"data dir {data_dir} is in use by another amqpd process "
                                  f"(RocksDB lock held): {text}") from None
             raise StoreError(f"cannot open the RocksDB store in {self.path}: {text}") from None
-        self.cf = {name: self.db.get_column_family_handle(name) for name in COLUMN_FAMILIES}
-        self.tables = {name: self.db.get_column_family(name) for name in COLUMN_FAMILIES}
         if fresh:
             self._create()
         raw = self.tables["meta"].get(META_NEXT_ID)
@@ -98,12 +92,32 @@ class RocksStore:
         self.batch_no = 1  # number of the batch being filled
         self.synced_no = 0  # every batch up to this one is on disk (or failed)
         self.failed: set[int] = set()
+        # Write errors. RocksDB refuses every write after one fails ("Writer has previous error") until
+        # the database is reopened, which reopen() does once the disk can take writes again.
+        self.error: str | None = None
+        self.write_errors = 0
+        self.on_failure: Any = None  # the broker's callback: f(failed: bool), for the alarm
+        # Message ids whose content was in a failed batch: their content is not on disk, so paging must
+        # keep it in memory (_unwritten) until the last reference goes.
+        self._lost_ids: list[list[int]] = []
+        self._unwritten: dict[int, tuple] = {}
+        self._batch_first_id = 1
         self._in_flight = False
         self._scheduled = False
         self._pending: dict[int, tuple] = {}  # paged-out content not yet on disk, as load() returns it
         self._pending_ids: list[int] = []
         self.waiters: set[Any] = set()  # channels with confirms waiting for a sync
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="amqpd-store")
+
+    def _open(self, create: bool, read_only: bool = False) -> None:
+        opts = _options()
+        opts.create_if_missing(create)
+        opts.create_missing_column_families(True)
+        extra = {"access_type": AccessType.read_only()} if read_only else {}
+        self.db = Rdict(str(self.path), opts, column_families={name: _options() for name in COLUMN_FAMILIES},
+                        **extra)
+        self.cf = {name: self.db.get_column_family_handle(name) for name in COLUMN_FAMILIES}
+        self.tables = {name: self.db.get_column_family(name) for name in COLUMN_FAMILIES}
 
     def _check_marker(self) -> bool:
         """True for a new store. The FORMAT file beside the database says a store was created here, so
@@ -173,10 +187,16 @@ class RocksStore:
         """Shutdown: wait for the batch in flight, then write what is pending, in that order (a later
         batch may delete what an earlier one wrote)."""
         self._writer.shutdown(wait=True)
-        if self._ops:
-            self.db.write(self._batch, self._sync)
+        if self._ops and self.error is None:
+            try:
+                self.db.write(self._batch, self._sync)
+            except Exception as exc:
+                self.log.error("store write failed at shutdown", error=str(exc), path=str(self.path))
             self._ops = 0
-        self.db.close()
+        if self.error is not None:
+            self._close_quietly()
+        else:
+            self.db.close()
 
     # -- messages (group committed) ---------------------------------------------------------------
     def add_message(self, queue: Any, entry: Any) -> None:
@@ -220,6 +240,8 @@ class RocksStore:
         if left <= 0:
             self._batch.delete(keys.id_key(mid), self.cf["messages"])
             self._pending.pop(mid, None)
+            if self._unwritten:
+                self._unwritten.pop(mid, None)
         elif left > 1:
             self.refs[mid] = left
         self._dirty(1)
@@ -247,13 +269,24 @@ class RocksStore:
 
     def page_out(self, msg: Any) -> None:
         """Remember content of a message whose in-memory copy is being dropped before its batch syncs."""
-        self._pending[msg.id] = (msg.exchange, msg.routing_key, msg.header_payload, msg.body, msg.routing_keys)
+        content = (msg.exchange, msg.routing_key, msg.header_payload, msg.body, msg.routing_keys)
+        if self._lost_ids and self._was_lost(msg.id):
+            self._unwritten[msg.id] = content  # never reached the disk: memory is the only copy
+            return
+        self._pending[msg.id] = content
         self._pending_ids.append(msg.id)
+
+    def _was_lost(self, mid: int) -> bool:
+        return any(first <= mid < end for first, end in self._lost_ids)
 
     def load(self, msg_id: int) -> tuple[str, str, bytes, bytes, list[str] | None]:
         pending = self._pending.get(msg_id)
         if pending is not None:
             return pending
+        if self._unwritten:
+            unwritten = self._unwritten.get(msg_id)
+            if unwritten is not None:
+                return unwritten
         raw = self.tables["messages"].get(keys.id_key(msg_id))
         if raw is None:
             raise KeyError(f"message {msg_id} is not in the store")
@@ -277,19 +310,28 @@ class RocksStore:
             return
         batch, number = self._batch, self.batch_no
         pending_ids, self._pending_ids = self._pending_ids, []
+        # ids are handed out in order, so the contents this batch writes are exactly this range
+        ids = (self._batch_first_id, self.next_msg_id)
+        self._batch_first_id = self.next_msg_id
         self._batch = WriteBatch(raw_mode=True)
         self._ops = 0
         self.batch_no += 1
         self._in_flight = True
         fut = self.loop.run_in_executor(self._writer, self.db.write, batch, self._sync)
-        fut.add_done_callback(lambda f: self._committed(number, pending_ids, f))
+        fut.add_done_callback(lambda f: self._committed(number, pending_ids, ids, f))
 
-    def _committed(self, number: int, pending_ids: list[int], fut: asyncio.Future) -> None:
+    def _committed(self, number: int, pending_ids: list[int], ids: tuple[int, int], fut: asyncio.Future) -> None:
         self._in_flight = False
         exc = fut.exception()
         if exc is not None:
             self.failed.add(number)
-            self.log.error("store write failed; publishes in this batch are nacked", batch=number, error=str(exc))
+            self._content_lost(*ids)
+            for mid in pending_ids:
+                content = self._pending.pop(mid, None)
+                if content is not None:
+                    self._unwritten[mid] = content
+            pending_ids = []
+            self._write_failed(exc, "publishes in this batch are nacked", batch=number)
         self.synced_no = number
         for mid in pending_ids:
             self._pending.pop(mid, None)
@@ -307,7 +349,67 @@ class RocksStore:
         return entity_id
 
     def _write_now(self, batch: WriteBatch) -> None:
-        self.db.write(batch, self._sync)
+        try:
+            self.db.write(batch, self._sync)
+        except Exception as exc:
+            self._write_failed(exc, "the change is not saved and is refused")
+            raise StoreWriteError(f"store write failed: {self.error}") from None
+
+    # -- write errors -----------------------------------------------------------------------------
+    def _content_lost(self, first: int, end: int) -> None:
+        if first >= end:
+            return
+        last = self._lost_ids[-1] if self._lost_ids else None
+        if last is not None and last[1] == first:
+            last[1] = end  # failed batches in a row: one range
+        else:
+            self._lost_ids.append([first, end])
+
+    def _write_failed(self, exc: BaseException, consequence: str, **context: Any) -> None:
+        self.write_errors += 1
+        first = self.error is None
+        self.error = str(exc)
+        if first:  # one error line per failure, not one per batch while the disk stays unwritable
+            self.log.error("store write failed; " + consequence, error=self.error, path=str(self.path), **context)
+            if self.on_failure is not None:
+                self.on_failure(True)
+
+    def _close_quietly(self) -> None:
+        try:
+            self.db.cancel_all_background(False)  # without this, close retries the failed flush for a second
+            self.db.close()
+        except Exception:  # it reports the old error again; the handle is closed all the same
+            pass
+
+    def reopen(self) -> bool:
+        """After a write error: reopen the database (RocksDB refuses all writes until then) and prove
+        it takes a synced write. Cheap (~10 ms, on the loop so no reader sees a closing handle); the
+        caller tries once the disk looks writable again. True when the store works again."""
+        if self.error is None:
+            return True
+        if self._in_flight:
+            return False
+        self._close_quietly()
+        try:
+            self._open(False)
+            probe = WriteBatch(raw_mode=True)
+            probe.put(META_NEXT_ID, keys.id_key(self.next_entity_id), self.cf["meta"])
+            self.db.write(probe, self._sync)
+        except Exception as exc:
+            self.error = str(exc)
+            self._close_quietly()
+            try:  # paged-out content must stay readable while the disk refuses writes
+                self._open(False, read_only=True)
+            except Exception as ro_exc:
+                self.log.error("store cannot be reopened, even read-only", error=str(ro_exc), path=str(self.path))
+            return False
+        self.log.warning("store writable again", path=str(self.path), write_errors=self.write_errors)
+        self.error = None
+        if self.on_failure is not None:
+            self.on_failure(False)
+        if self._ops:
+            self._dirty(0)
+        return True
 
     # -- records of the operations layer: ids and bytes, meaning belongs to ops/ --------------------
     def new_record_id(self) -> int:
@@ -348,12 +450,12 @@ class RocksStore:
     def add_exchange(self, vhost: str, exchange: Any) -> None:
         b = WriteBatch(raw_mode=True)
         xid = self._new_id(b)
-        self.exchange_ids[(vhost, exchange.name)] = xid
         b.put(keys.id_key(xid), encode_record(
             "exchange", vhost=vhost, name=exchange.name, type=exchange.type_name, auto_delete=exchange.auto_delete,
             internal=exchange.internal, arguments=encode_table(exchange.arguments), user=exchange.declared_by),
             self.cf["exchanges"])
         self._write_now(b)
+        self.exchange_ids[(vhost, exchange.name)] = xid
 
     def delete_exchange(self, vhost: str, exchange: Any) -> None:
         xid = self.exchange_ids.pop((vhost, exchange.name), None)
@@ -374,12 +476,12 @@ class RocksStore:
         b = WriteBatch(raw_mode=True)
         bid = self._new_id(b)
         d = binding.destination
-        self.binding_ids[self.binding_identity(vhost, binding)] = bid
         b.put(keys.id_key(bid), encode_record(
             "binding", vhost=vhost, source=binding.source, dest_kind="exchange" if d.is_exchange else "queue",
             destination=d.name, routing_key=binding.routing_key, arguments=encode_table(binding.arguments)),
             self.cf["bindings"])
         self._write_now(b)
+        self.binding_ids[self.binding_identity(vhost, binding)] = bid
 
     def remove_binding(self, vhost: str, binding: Any) -> None:
         bid = self.binding_ids.pop(self.binding_identity(vhost, binding), None)

@@ -19,6 +19,7 @@ from aiohttp import web
 from ...errors import AMQPError, ReplyCode
 from ...log import get_logger
 from ...ops.errors import NotFound, OpError
+from ...store import StoreWriteError
 from ..ui import COOKIE, SESSIONS
 from ..ui import setup as setup_ui
 
@@ -152,6 +153,10 @@ async def handle(request: web.Request, handler: Callable[[web.Request], Awaitabl
         if exc.reply_code == ReplyCode.ACCESS_REFUSED:
             return _unauthorised(exc.reply_text)
         return error(400, "bad_request", exc.reply_text)
+    except StoreWriteError as exc:  # the store logged it and raised the disk alarm
+        log.warning("http request failed", path=request.path, method=request.method, user=user.name,
+                    status=500, reason=str(exc))
+        return error(500, "internal_server_error", str(exc))
 
 
 def make_app(broker: Any) -> web.Application:

@@ -196,6 +196,8 @@ def node_json(request: web.Request) -> dict[str, Any]:
         "disk_free": disk_free,
         "disk_free_limit": disk_free_limit(broker),
         "disk_free_alarm": bool(broker.disk_alarm),
+        # amqpd: why the disk alarm is on although space is free (the store refused a write), else null
+        "amqpd_store_error": getattr(broker.store, "error", None),
         "fd_used": _fd_used(),
         "fd_total": fd_total if fd_total != resource.RLIM_INFINITY else 1048576,
         "sockets_used": len(broker.connections),

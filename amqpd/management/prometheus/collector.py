@@ -341,6 +341,11 @@ class RabbitCollector:
             for label_values, key in rows:
                 metric.add_metric(list(label_values), counts[key] if key is not None else 0)
             yield metric
+        if not self.per_object:
+            (name, kind, help_text), = F.AMQPD
+            metric = new_metric("amqpd_" + name, kind, help_text)
+            metric.add_metric([], getattr(self.broker.store, "write_errors", 0))
+            yield metric
 
 
 class DetailedCollector:

@@ -191,6 +191,12 @@ ALARMS: tuple[Metric, ...] = (
     ("alarms_memory_used_watermark", U, "is 1 if VM memory watermark alarm is in effect"),
 )
 
+# amqpd's own, in the default registry after RabbitMQ's families
+AMQPD: tuple[Metric, ...] = (
+    ("store_write_errors_total", C, "Store writes that failed (full disk, read-only filesystem, I/O error); "
+                                    "the disk alarm is on until the store takes writes again"),
+)
+
 OBJECT_TOTALS: tuple[Metric, ...] = (
     ("connections", G, "Connections currently open"),
     ("channels", G, "Channels currently open"),
