@@ -72,6 +72,7 @@ class Config:
     # disk_free_limit.absolute (bytes) / .relative (times total RAM); whichever the file names last wins
     disk_free_limit: int = 50_000_000
     connection_max: int | None = None  # open connections the node accepts; None: infinity
+    consumer_max_per_channel: int | None = None  # RabbitMQ 3.12's key; None: infinity
     send_timeout: int = 15000  # ms a full output may go unread before the connection is dropped
     disk_free_limit_relative: float | None = None
     memory_paging_ratio: float = 0.5
@@ -320,7 +321,7 @@ _SIMPLE_KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
 _OTHER_KEYS = (
     "listeners.tcp", "loopback_users", "log.console", "vm_memory_high_watermark.relative",
     "vm_memory_high_watermark.absolute", "amqpd.data_dir", "disk_free_limit.absolute", "disk_free_limit.relative",
-    "connection_max",
+    "connection_max", "consumer_max_per_channel",
 )
 _KNOWN_KEYS = (*_SIMPLE_KEYS, *_OTHER_KEYS, "listeners.tcp.default")
 
@@ -389,8 +390,8 @@ class _FileState:
             v["memory_high_watermark_absolute"] = None
         elif key == "vm_memory_high_watermark.absolute":
             v["memory_high_watermark_absolute"] = _byte_size(raw)
-        elif key == "connection_max":
-            v["connection_max"] = None if raw == "infinity" else _int_in(0, _MAX_INT32)(raw)
+        elif key in ("connection_max", "consumer_max_per_channel"):
+            v[key] = None if raw == "infinity" else _int_in(0, _MAX_INT32)(raw)
         elif key == "disk_free_limit.absolute":
             v["disk_free_limit"], v["disk_free_limit_relative"] = _byte_size(raw), None
         elif key == "disk_free_limit.relative":

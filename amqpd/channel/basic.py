@@ -31,6 +31,9 @@ def consume(ch: Channel, m: commands.Basic.Consume) -> None:
     tag = m.consumer_tag or generated_tag("amq.ctag-")
     if tag in ch.consumers or (ch.reply_consumer is not None and ch.reply_consumer.tag == tag):
         raise ConnectionError(ReplyCode.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'")
+    limit = ch.conn.config.consumer_max_per_channel
+    if limit is not None and len(ch.consumers) + (ch.reply_consumer is not None) >= limit:
+        raise ConnectionError(ReplyCode.NOT_ALLOWED, f"reached maximum ({limit}) of consumers per channel")
     if m.queue == replyto.PSEUDO_QUEUE:
         replyto.consume(ch, tag, m.no_ack)
         if not m.nowait:
