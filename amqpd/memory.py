@@ -19,6 +19,10 @@ from .periodic import Periodic
 from .queue import PAGE_KEEP
 
 CHECK_INTERVAL = 0.1
+# Once a second, if the allocator holds this much freed memory (a backlog deleted, purged or drained),
+# it is given back to the OS. Under steady traffic freed bodies are reused at once and stay far below it.
+RETURN_EVERY = 10  # checks
+RETURN_ABOVE = 16 * 1024 * 1024
 PAGING_OFF = 0.8  # of the paging limit
 PAGE_BUDGET = 20_000  # messages paged per check at most (~60 ms of work)
 
@@ -58,6 +62,21 @@ def _malloc_trim() -> Any:
         return None
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def _malloc_free_bytes() -> Any:
+    """glibc's mallinfo2 (2.33+): bytes freed but still held by the allocator, all arenas summed."""
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return None
+    mallinfo2.restype = _MallInfo2
+    return lambda: mallinfo2().fordblks
+
+
 class MemoryMonitor(Periodic):
     interval = CHECK_INTERVAL
 
@@ -67,8 +86,15 @@ class MemoryMonitor(Periodic):
         self.paging_limit = int(self.limit * broker.config.memory_paging_ratio)
         self.paging = False
         self._trim = _malloc_trim()
+        self._free = _malloc_free_bytes() if self._trim is not None else None
+        self._ticks = 0
 
     def check(self) -> None:
+        self._ticks += 1
+        if self._ticks % RETURN_EVERY == 0 and self._free is not None and self._free() > RETURN_ABOVE:
+            # glibc keeps freed memory mapped (its heap shrinks only from the top): without this, the
+            # resident set stays at a deleted backlog's peak until the next alarm
+            self._trim(0)
         used = rss_bytes()
         # hysteresis: once on, paging goes on until memory is well below the line, so it does not flap
         paging = used > (self.paging_limit * PAGING_OFF if self.paging else self.paging_limit)
