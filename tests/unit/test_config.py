@@ -581,9 +581,19 @@ def test_example_conf_mentions_every_accepted_key():
         "vm_memory_high_watermark.absolute", "amqpd.data_dir", "amqpd.queue.index_threshold",
         "cluster_name", "amqpd.server_properties.product", "amqpd.trace.vhosts", "consumer_timeout",
         "disk_free_limit.absolute", "disk_free_limit.relative", "connection_max",
-        "tcp_listen_options.send_timeout",
+        "consumer_max_per_channel", "tcp_listen_options.send_timeout",
     ]:
         assert f"{key} = " in text, key
+
+
+def test_consumer_max_per_channel(tmp_path):
+    path = tmp_path / "c.conf"
+    for raw, want in (("5", 5), ("infinity", None), ("0", 0)):
+        path.write_text(f"consumer_max_per_channel = {raw}\n")
+        assert load(path).consumer_max_per_channel == want
+    path.write_text("consumer_max_per_channel = lots\n")
+    with pytest.raises(ConfigError, match="consumer_max_per_channel"):
+        load(path)
 
 
 def test_example_conf_commented_settings_are_valid(tmp_path):
