@@ -199,7 +199,8 @@ TYPE_MODULES = {"classic": "rabbit_classic_queue", "quorum": "rabbit_quorum_queu
 QUEUE_ARGS = TYPE_ARGS["classic"]
 
 CONSUME_ARGS = {"classic": ("x-cancel-on-ha-failover", "x-priority", "x-credit"),
-                "quorum": ("x-priority", "x-credit")}
+                "quorum": ("x-priority", "x-credit"),
+                "stream": ("x-priority", "x-credit", "x-stream-offset")}
 ALL_CONSUME_ARGS = frozenset({"x-cancel-on-ha-failover", "x-priority", "x-credit", "x-stream-offset"})
 
 
@@ -249,8 +250,6 @@ def validate_queue_args(name: str, vhost: str, args: dict[str, Any], durable: bo
                           (not durable, "non-durable")):
             if bad:
                 raise fail(f"invalid property '{prop}' for {res}")
-    if qtype == "stream":
-        raise fail(f"invalid arg 'x-queue-type' for {res}: stream queues are not supported by amqpd")
 
 
 def validate_consume_args(queue_name: str, vhost: str, qtype: str, args: dict[str, Any]) -> None:

@@ -61,6 +61,7 @@ def _int_arg(args: dict[str, Any], key: str) -> int | None:
 
 class Queue:
     is_exchange = False
+    stream = False  # streams/queue.py: an append-only log instead of ready/unacked messages
 
     def __init__(self, vhost: Any, name: str, durable: bool = False, exclusive_owner: Any = None,
                  auto_delete: bool = False, arguments: dict[str, Any] | None = None) -> None:
@@ -114,6 +115,10 @@ class Queue:
 
     def __repr__(self) -> str:
         return f"<Queue {self.name!r}>"
+
+    @property
+    def queue_type(self) -> str:
+        return "stream" if self.stream else "quorum" if self.quorum else "classic"
 
     # -- settings: arguments + policies (amqpd/policy.py) --------------------------------------------------
     def _use(self, settings: QueueSettings) -> None:

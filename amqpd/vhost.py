@@ -13,6 +13,7 @@ from .exchanges.default import DefaultExchange
 from .log import get_logger
 from .queue import Queue
 from .stats import VhostCounters
+from .streams.queue import StreamQueue
 
 STANDARD_EXCHANGES = (
     ("amq.direct", "direct"), ("amq.fanout", "fanout"), ("amq.topic", "topic"),
@@ -233,8 +234,9 @@ class VHost:
                                          qargs.TYPE_ARGS[qargs.queue_type(existing.arguments)])
             return existing
         qargs.validate_queue_args(name, self.name, arguments, durable, exclusive, auto_delete)
-        q = Queue(self, name, durable=durable, exclusive_owner=conn if exclusive else None,
-                  auto_delete=auto_delete, arguments=arguments)
+        cls = StreamQueue if qargs.queue_type(arguments) == "stream" else Queue
+        q = cls(self, name, durable=durable, exclusive_owner=conn if exclusive else None,
+                auto_delete=auto_delete, arguments=arguments)
         if durable and not exclusive:  # first: a write the store refuses must leave no queue behind
             self.store.add_queue(q)
         self.queues[name] = q

@@ -199,12 +199,13 @@ class Channel:
                 cache.clear()
             cache[payload] = parsed
         class_id, weight, body_size, props = parsed
+        if weight != 0:
+            # rabbit_command_assembler only takes a weight-0 header for a header: whatever its class
+            raise self._unexpected_in_content()
         if class_id != 60:
             raise ConnectionError(ReplyCode.UNEXPECTED_FRAME,
                                   f"expected content header for class 60, got one for class {class_id} instead",
                                   60, 40)
-        if weight != 0:
-            raise self._unexpected_in_content()
         max_size = self.conn.config.max_message_size
         if body_size > max_size:
             self._publish = None
@@ -326,8 +327,10 @@ class Channel:
             self.n_drop += 1
         if self.confirm:
             seq = self.publish_seq
-            # Written to the store in the batch being filled: confirm only after that batch's sync.
-            batch = self.vhost.store.batch_no if msg.id and not rejected else 0
+            # Written to the store in the batch being filled (a persistent message, or any message a
+            # stream appended): confirm only after that batch's sync.
+            stored = msg.id or any(q.stream for q in queues)
+            batch = self.vhost.store.batch_no if stored and not rejected else 0
             self._confirm(seq, batch, rejected)
 
     def _direct_reply(self, pub: Publish, msg: Message) -> bool:

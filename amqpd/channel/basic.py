@@ -7,6 +7,7 @@ from pamqp import commands
 from .. import args as qargs
 from ..errors import ChannelError, ConnectionError, ReplyCode
 from ..protocol.methods import content_frames, deliver_prefix, encode_method
+from ..streams import consume as streams
 from . import Channel, generated_tag, handles, replyto
 
 
@@ -41,7 +42,9 @@ def consume(ch: Channel, m: commands.Basic.Consume) -> None:
         return
     q = ch.queue_for(m.queue)
     args = m.arguments or {}
-    qargs.validate_consume_args(q.name, ch.vhost.name, "quorum" if q.quorum else "classic", args)
+    qargs.validate_consume_args(q.name, ch.vhost.name, qargs.queue_type(q.arguments), args)
+    if q.stream:
+        streams.check_consume(ch, q, m.no_ack, args)
     if q.quorum and ch.prefetch_global:
         # rabbit_quorum_queue:consume refuses a channel whose global limiter is active
         raise ConnectionError(ReplyCode.NOT_IMPLEMENTED,
@@ -72,6 +75,8 @@ def cancel(ch: Channel, m: commands.Basic.Cancel) -> None:
 @handles(commands.Basic.Get)
 def get(ch: Channel, m: commands.Basic.Get) -> None:
     q = ch.queue_for(m.queue)
+    if q.stream:
+        streams.refuse_get(ch, q)
     entry = q.take()
     if entry is None:
         ch.n_get_empty += 1

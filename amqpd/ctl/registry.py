@@ -90,6 +90,16 @@ def client_command(name: str, **kw: Any) -> None:
 
 
 def load_all() -> dict[str, Command]:
-    from .commands import access, definitions, diagnostics, help, listing, node, policies, queues  # noqa: F401
+    from .commands import (  # noqa: F401
+        access,
+        definitions,
+        diagnostics,
+        help,
+        listing,
+        node,
+        policies,
+        queues,
+        streams,
+    )
 
     return COMMANDS

@@ -166,10 +166,14 @@ class MessageOps:
 
     # -- peek ---------------------------------------------------------------------------------------
     def peek_messages(self, vh: VHost, queue_name: str, count: int, access: Any = None,
-                      conn: Any = None) -> PeekResult:
-        """The first ``count`` ready messages (at most PEEK_MAX), left where they are."""
+                      conn: Any = None, offset: int | None = None) -> PeekResult:
+        """The first ``count`` ready messages (at most PEEK_MAX), left where they are; for a stream,
+        ``count`` records from ``offset`` (default: the first one kept)."""
         count = _count(count, "count", PEEK_MAX)
         q = self._message_source(vh, queue_name, access, conn)
+        if q.stream:
+            start = q.log.first_offset if offset is None else max(_count(offset, "offset"), q.log.first_offset)
+            return PeekResult(q, [QEntry(r, r.offset, q) for r in q.log.read(start, count)] if count else [])
         now = time.time()
         if q._expiring:
             q._drop_expired(now)

@@ -49,7 +49,7 @@ class ParameterOps:
         self.reapply_policies(vh)
 
     def apply_policy_to_queue(self, vh: Any, q: Any) -> None:
-        qtype = "quorum" if q.quorum else "classic"
+        qtype = q.queue_type
         p = pol.pick(vh.policies.values(), q.name, "queue", qtype)
         op = pol.pick(vh.operator_policies.values(), q.name, "queue", qtype)
         settings = pol.queue_settings(q.arguments, p, op)

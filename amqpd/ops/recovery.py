@@ -15,6 +15,7 @@ from typing import Any
 
 from rocksdict import WriteBatch
 
+from ..args import queue_type
 from ..auth.passwords import DEFAULT_ALGORITHM
 from ..auth.permissions import Permission, TopicPermission
 from ..auth.users import User
@@ -25,6 +26,7 @@ from ..protocol.properties import parse_header
 from ..queue import Queue
 from ..store import keys
 from ..store.records import decode_message, decode_record, decode_table
+from ..streams.queue import StreamQueue
 from ..vhost import VHost
 
 
@@ -98,8 +100,9 @@ def recover(ops: Any, threshold: int) -> dict[str, Any]:
         vh = ops.vhosts.get(rec["vhost"])
         if vh is None:
             continue
-        q = Queue(vh, rec["name"], durable=True, auto_delete=rec["auto_delete"],
-                  arguments=decode_table(rec["arguments"]))
+        arguments = decode_table(rec["arguments"])
+        cls = StreamQueue if queue_type(arguments) == "stream" else Queue
+        q = cls(vh, rec["name"], durable=True, auto_delete=rec["auto_delete"], arguments=arguments)
         q.store_id = keys.key_id(key)
         vh.queues[q.name] = q
         queues[q.store_id] = q

@@ -115,6 +115,30 @@ def parse_header(payload: bytes) -> tuple[int, int, int, Props]:
     return class_id, weight, body_size, p
 
 
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_I64 = struct.Struct(">q")
+
+
+def add_long_header(payload: bytes, props: Props, encoded_name: bytes, value: int) -> bytes:
+    """The same content header with one more headers-table field, a signed 64-bit 'l' (encoded_name: the
+    field name as a shortstr, length byte included). Spliced in, every other byte kept: no pamqp round
+    trip per message."""
+    field = encoded_name + b"l" + _I64.pack(value)
+    span = props.headers_span
+    if span is not None:
+        start, end = span
+        size = _u32(payload, start)[0] + len(field)
+        return payload[:start] + _U32.pack(size) + payload[start + 4 : end] + field + payload[end:]
+    flags = props.flags
+    pos = 14
+    if flags & F_CONTENT_TYPE:
+        pos += 1 + payload[pos]
+    if flags & F_CONTENT_ENCODING:
+        pos += 1 + payload[pos]
+    return payload[:12] + _U16.pack(flags | F_HEADERS) + payload[14:pos] + _U32.pack(len(field)) + field + payload[pos:]
+
+
 def reply_to(payload: bytes, props: Props) -> str | None:
     span = props.reply_to_span
     if span is None:
@@ -148,6 +172,9 @@ def decode_properties(payload: bytes) -> commands.Basic.Properties:
         props.unmarshal(flags, payload[14:])
     except RecursionError:  # pamqp decodes nested tables recursively; a client chooses the depth
         raise PropertyError("headers table nested too deeply") from None
+    except (ValueError, KeyError, IndexError, struct.error) as exc:
+        # parse_header only walked the lengths: a table or a string inside can still be malformed
+        raise PropertyError(f"malformed content header properties: {exc}") from exc
     return props
 
 

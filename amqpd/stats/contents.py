@@ -61,6 +61,8 @@ def scan_ready(q: Any, into: Contents) -> Contents:
 
 def queue_fields(q: Any, c: Contents | None) -> dict[str, Any]:
     """The keys RabbitMQ 3.10 shows for this queue's type."""
+    if q.stream:
+        return {}  # a stream's records are in its log, none of these apply
     c = c if c is not None else Contents()
     ready_bytes = q.ready.bytes
     ready = q.message_count

@@ -54,3 +54,31 @@ def parse_version(value: bytes) -> int:
     if len(value) != 4:
         raise ValueError("format marker is not 4 bytes")
     return struct.unpack(">I", value)[0]
+
+
+# streams (column family "streams"): one stream's records sort together, each kind by number
+STREAM_RECORD = 1  # stream id, 1, offset -> timestamp + message
+STREAM_SEGMENT = 2  # stream id, 2, first offset -> segment summary
+STREAM_READER = 3  # stream id, 3, reader name -> last acknowledged offset
+_STREAM = struct.Struct(">QBQ")
+
+
+def stream_key(stream_id: int, kind: int, number: int) -> bytes:
+    return _STREAM.pack(stream_id, kind, number)
+
+
+def stream_key_number(key: bytes) -> int:
+    return _STREAM.unpack_from(key)[2]
+
+
+def stream_range(stream_id: int, kind: int) -> tuple[bytes, bytes]:
+    """[start, end) of one stream's keys of one kind."""
+    return _STREAM.pack(stream_id, kind, 0), _STREAM.pack(stream_id, kind + 1, 0)
+
+
+def stream_reader_key(stream_id: int, name: str) -> bytes:
+    return struct.pack(">QB", stream_id, STREAM_READER) + name.encode()
+
+
+def stream_all(stream_id: int) -> tuple[bytes, bytes]:
+    return struct.pack(">Q", stream_id), struct.pack(">Q", stream_id + 1)

@@ -20,7 +20,7 @@ from . import StoreWriteError, keys
 from .records import decode_message, encode_message, encode_record, encode_table
 
 COLUMN_FAMILIES = ("meta", "vhosts", "users", "exchanges", "queues", "bindings", "messages", "index", "access",
-                   "parameters")
+                   "parameters", "streams")
 # Every store has had these since format 1; a store without one of them is damaged, not old.
 FIRST_FAMILIES = COLUMN_FAMILIES[:8]
 META_FORMAT = b"format"
@@ -107,6 +107,8 @@ class RocksStore:
         self._pending: dict[int, tuple] = {}  # paged-out content not yet on disk, as load() returns it
         self._pending_ids: list[int] = []
         self.waiters: set[Any] = set()  # channels with confirms waiting for a sync
+        self.stream_waiters: set[Any] = set()  # streams with appends waiting for a sync: .synced(number, ok)
+        self.stream_precommit: set[Any] = set()  # streams to call .before_commit() on before a batch is written
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="amqpd-store")
 
     def _open(self, create: bool, read_only: bool = False) -> None:
@@ -197,6 +199,7 @@ class RocksStore:
             self._close_quietly()
         else:
             self.db.close()
+            self._release_handles()
 
     # -- messages (group committed) ---------------------------------------------------------------
     def add_message(self, queue: Any, entry: Any) -> None:
@@ -308,6 +311,10 @@ class RocksStore:
         self._scheduled = False
         if self._in_flight or not self._ops:
             return
+        if self.stream_precommit:
+            streams, self.stream_precommit = self.stream_precommit, set()
+            for stream in streams:
+                stream.before_commit()
         batch, number = self._batch, self.batch_no
         pending_ids, self._pending_ids = self._pending_ids, []
         # ids are handed out in order, so the contents this batch writes are exactly this range
@@ -335,11 +342,48 @@ class RocksStore:
         self.synced_no = number
         for mid in pending_ids:
             self._pending.pop(mid, None)
+        if self.stream_waiters:
+            streams, self.stream_waiters = self.stream_waiters, set()
+            for stream in streams:
+                stream.synced(number, exc is None)
         waiters, self.waiters = self.waiters, set()
         for ch in waiters:
             ch.conn.want_confirm_flush(ch)
         if self._ops:
             self._commit()
+
+    # -- streams: keys and bytes (amqpd/streams/ gives them meaning) -------------------------------
+    def stream_put(self, key: bytes, value: bytes) -> int:
+        """Into the batch being filled (group committed); returns that batch's number."""
+        self._batch.put(key, value, self.cf["streams"])
+        self._dirty(1)
+        return self.batch_no
+
+    def stream_touch(self) -> None:
+        """Nothing to add yet, but a batch must be written: a stream's before_commit fills it."""
+        if not self._ops:
+            self._ops = 1  # _commit skips a batch with no operations
+        self._dirty(0)
+
+    def stream_delete_range(self, start: bytes, end: bytes) -> None:
+        self._batch.delete_range(start, end, self.cf["streams"])
+        self._dirty(1)
+
+    def stream_scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to `limit` (key, value) pairs in [start, end), in key order."""
+        out = []
+        it = self.tables["streams"].items(from_key=start)
+        for key, value in it:
+            if key >= end or len(out) >= limit:
+                break
+            out.append((key, value))
+        return out
+
+    def stream_drop(self, start: bytes, end: bytes) -> None:
+        """A deleted stream: all of its keys, written now."""
+        b = WriteBatch(raw_mode=True)
+        b.delete_range(start, end, self.cf["streams"])
+        self._write_now(b)
 
     # -- topology (synchronous) -------------------------------------------------------------------
     def _new_id(self, batch: WriteBatch) -> int:
@@ -380,6 +424,11 @@ class RocksStore:
             self.db.close()
         except Exception:  # it reports the old error again; the handle is closed all the same
             pass
+        self._release_handles()
+
+    def _release_handles(self) -> None:
+        # the column family handles keep the database (and its LOCK file) alive after close
+        self.cf, self.tables = {}, {}
 
     def reopen(self) -> bool:
         """After a write error: reopen the database (RocksDB refuses all writes until then) and prove

@@ -95,13 +95,14 @@ def test_unknown_queue_type(conn, uniq):
                                  f"'/': {{unacceptable_type,signedint}}")
 
 
-def test_stream_is_refused_by_amqpd(broker, conn, uniq):
-    if broker.external:
-        pytest.skip("RabbitMQ has streams; amqpd refuses them")
+def test_stream_is_declared_durable(conn, uniq):
     q = uniq("s")
-    code, text = closed_with(conn, lambda c: c.queue_declare(q, durable=True, arguments={"x-queue-type": "stream"}))
-    assert (code, text) == (406, f"PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue '{q}' in vhost "
-                                 f"'/': stream queues are not supported by amqpd")
+    ok = conn.channel().queue_declare(q, durable=True, arguments={"x-queue-type": "stream"})
+    assert ok.method.message_count == 0 and ok.method.consumer_count == 0
+    code, text = closed_with(conn, lambda c: c.queue_declare(q, durable=True))
+    assert (code, text) == (406, f"PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue '{q}' in "
+                                 f"vhost '/': received none but current is the value 'stream' of type 'longstr'")
+    conn.channel().queue_delete(q)
 
 
 def test_redeclare_quorum_without_type_is_inequivalent(conn, quorum):

@@ -174,9 +174,10 @@ def test_x_overflow_known_modes_are_valid(mode):
     accepted({"x-overflow": mode})
 
 
-def test_x_queue_type_stream():
-    assert queue_error({"x-queue-type": "stream"}) == invalid(
-        "x-queue-type", "stream queues are not supported by amqpd")
+def test_x_queue_type_stream_is_accepted_durable_only():
+    validate_queue_args("q", "/", {"x-queue-type": "stream", "x-max-age": "7D"}, True, False, False)
+    assert queue_error({"x-queue-type": "stream"}, durable=False) == (
+        "invalid property 'non-durable' for queue 'q' in vhost '/'")
 
 
 @pytest.mark.parametrize("qtype", ["foo", "Classic", ""])

@@ -70,7 +70,7 @@ def queue_row(q: Any) -> dict[str, Any]:
         "memory": 0, "slave_pids": "", "synchronised_slave_pids": "",
         "consumer_utilisation": doc.get("consumer_utilisation") or "",
     })
-    if not q.quorum:
+    if not q.quorum and not q.stream:
         row.update({"leader": "", "members": "", "online": ""})
     return row
 

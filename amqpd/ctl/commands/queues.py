@@ -123,6 +123,7 @@ def close_all_connections(ctx: Context, args: dict[str, Any]) -> str:
 def _peek_args(p: Any) -> None:
     p.add_argument("queue")
     p.add_argument("count", nargs="?", type=int, default=10)
+    p.add_argument("--offset", type=int, default=None)  # streams: browse from this offset
 
 
 def _render_peek(result: Any, args: dict[str, Any], ctx: dict[str, Any]) -> int:
@@ -138,7 +139,7 @@ def _render_peek(result: Any, args: dict[str, Any], ctx: dict[str, Any]) -> int:
     return 0
 
 
-@command("peek_queue", tool="amqpctl", group=GROUP, usage="[--vhost <vhost>] <queue> [<count>]",
+@command("peek_queue", tool="amqpctl", group=GROUP, usage="[--vhost <vhost>] <queue> [<count>] [--offset <n>]",
          summary="Shows the first messages of a queue without consuming them (amqpd)", arguments=_peek_args,
          render=_render_peek, vhost_scoped=True,
          banner=lambda a, c: f"Peeking at up to {a['count']} messages of queue '{a['queue']}' in vhost "
@@ -152,7 +153,7 @@ def peek_queue(ctx: Context, args: dict[str, Any]) -> list[dict[str, Any]]:
     if vh is None:
         raise CtlError(65, f"Virtual host '{ctx.vhost}' does not exist")
     try:
-        peeked = ctx.ops.peek_messages(vh, args["queue"], args["count"], conn=API_CONN)
+        peeked = ctx.ops.peek_messages(vh, args["queue"], args["count"], conn=API_CONN, offset=args.get("offset"))
     except OpError as exc:
         raise CtlError(EX_UNAVAILABLE if exc.status == 404 else EX_USAGE, f"Error:\n{exc.reason}") from None
     return [_message_json(peeked.queue, e, "auto", None) for e in peeked.entries]

@@ -45,7 +45,9 @@ async def peek_messages(request: web.Request) -> web.Response:
     if encoding not in ("auto", "base64"):
         raise OpError("Unsupported encoding. Please use auto or base64.")
     truncate = _query_int(request, "truncate", None)
-    peeked = ops(request).peek_messages(vh, path(request, "name"), count, access_of(request, vh), conn=API_CONN)
+    offset = _query_int(request, "offset", None)  # streams: browse from this offset
+    peeked = ops(request).peek_messages(vh, path(request, "name"), count, access_of(request, vh), conn=API_CONN,
+                                        offset=offset)
     return json_response([_message_json(peeked.queue, entry, encoding, truncate) for entry in peeked.entries])
 
 

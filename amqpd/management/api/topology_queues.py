@@ -56,14 +56,18 @@ def queue_json(q: Any, details: bool = False) -> dict[str, Any]:
         "effective_policy_definition": jsonable(settings.effective_definition),
         "exclusive": q.exclusive_owner is not None,
     }
-    if not q.quorum:
+    if q.stream:  # RabbitMQ 3.10 reports neither for a stream
+        del out["consumer_capacity"], out["consumer_utilisation"]
+    if not q.quorum and not q.stream:
         ex_consumer = q.exclusive_consumer
         out["exclusive_consumer_tag"] = ex_consumer.tag if ex_consumer is not None else None
+    if not q.stream:
+        out["message_bytes_ready"] = q.ready.bytes
+    unacked = 0 if q.stream else q.unacked  # RabbitMQ counts a stream's messages, none of them unacked
     out.update({
-        "message_bytes_ready": q.ready.bytes,
-        "messages": ready + q.unacked,
+        "messages": ready + unacked,
         "messages_ready": ready,
-        "messages_unacknowledged": q.unacked,
+        "messages_unacknowledged": unacked,
         "name": q.name,
         "node": node_name(),
         "operator_policy": settings.operator_policy,
@@ -78,12 +82,15 @@ def queue_json(q: Any, details: bool = False) -> dict[str, Any]:
     if q.quorum:
         out.update({"leader": node_name(), "members": [node_name()], "online": [node_name()],
                     "single_active_consumer_ctag": tag})
+    elif q.stream:
+        out.update({"members": [node_name()], "online": [node_name()], "readers": {node_name(): len(q.readers)},
+                    "amqpd_stream": q.status()})
     else:
         out["single_active_consumer_tag"] = tag
-    out.update({"state": "running", "type": "quorum" if q.quorum else "classic", "vhost": q.vhost.name})
+    out.update({"state": "running", "type": q.queue_type, "vhost": q.vhost.name})
     out.update(contents.queue_fields(q, getattr(q, "_st_contents", None)))
     out.update(views.queue_depth_details(q))
-    if not q.quorum:  # a Ra member has no idle state to report
+    if not q.quorum and not q.stream:  # a Ra member or a stream has no idle state to report
         out.update(views.idle_text(q.idle_since))
     message_stats = views.queue_stats(q)
     if message_stats:
@@ -205,11 +212,14 @@ def _message_json(q: Any, entry: Any, encoding: str, truncate: int | None) -> di
             text = payload.decode("utf-8")
         except UnicodeDecodeError:
             text = None
-    return {"payload_bytes": len(body), "redelivered": entry.redelivered, "exchange": msg.exchange,
-            "routing_key": msg.routing_key, "message_count": q.message_count,
-            "properties": properties_json(header),
-            "payload": text if text is not None else base64.b64encode(payload).decode("ascii"),
-            "payload_encoding": "string" if text is not None else "base64"}
+    out = {"payload_bytes": len(body), "redelivered": entry.redelivered, "exchange": msg.exchange,
+           "routing_key": msg.routing_key, "message_count": q.message_count,
+           "properties": properties_json(header),
+           "payload": text if text is not None else base64.b64encode(payload).decode("ascii"),
+           "payload_encoding": "string" if text is not None else "base64"}
+    if q.stream:  # browsing a stream (amqpd): where each record is, and when the stream took it
+        out.update({"stream_offset": msg.offset, "stream_timestamp": msg.ts})
+    return out
 
 
 @routes_table.post("/api/queues/{vhost}/{name}/get")

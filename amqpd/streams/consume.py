@@ -1,0 +1,45 @@
+"""What a 0-9-1 client may do with a stream, answered as RabbitMQ 3.10's rabbit_stream_queue answers:
+consumers need a prefetch and manual acks, basic.get is not supported, and x-stream-offset must be
+one of the forms streams/offsets.py reads."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..args import resource_name
+from ..errors import ChannelError, ConnectionError, ReplyCode
+from . import offsets
+
+
+def check_consume(ch: Any, q: Any, no_ack: bool, args: dict[str, Any]) -> None:
+    res = resource_name("queue", q.name, ch.vhost.name)
+    if no_ack:
+        raise ConnectionError(ReplyCode.NOT_IMPLEMENTED,
+                              f"automatic acknowledgement not supported by stream queues {res}", 60, 20)
+    if not ch.prefetch_default and not ch.prefetch_global:
+        raise ChannelError(ReplyCode.PRECONDITION_FAILED, f"consumer prefetch count is not set for '{res}'",
+                           60, 20)
+    try:
+        offsets.parse_start(args.get("x-stream-offset"), time.time())
+    except ValueError as exc:
+        raise ChannelError(ReplyCode.PRECONDITION_FAILED, f"{exc} for {res}", 60, 20) from None
+    reader = args.get("x-stream-reader")
+    if reader is not None and not (isinstance(reader, (str, bytes)) and 0 < len(reader) <= 255):
+        raise ChannelError(ReplyCode.PRECONDITION_FAILED,
+                           f"invalid x-stream-reader for {res}: expected a name of 1 to 255 characters", 60, 20)
+    filters = args.get("x-stream-filter")
+    if filters is not None and not (isinstance(filters, (str, bytes)) or (
+            isinstance(filters, list) and filters and all(isinstance(v, (str, bytes)) for v in filters))):
+        raise ChannelError(ReplyCode.PRECONDITION_FAILED,
+                           f"invalid x-stream-filter for {res}: expected a string or an array of strings", 60, 20)
+    unfiltered = args.get("x-stream-match-unfiltered")
+    if unfiltered is not None and not isinstance(unfiltered, bool):
+        raise ChannelError(ReplyCode.PRECONDITION_FAILED,
+                           f"invalid x-stream-match-unfiltered for {res}: expected a boolean", 60, 20)
+
+
+def refuse_get(ch: Any, q: Any) -> None:
+    raise ConnectionError(ReplyCode.NOT_IMPLEMENTED,
+                          f"basic.get not supported by stream queues {resource_name('queue', q.name, ch.vhost.name)}",
+                          60, 70)
