@@ -139,6 +139,17 @@ def _bool(value: Any, _args: dict) -> str | None:
     return None if isinstance(value, bool) else f"{{unacceptable_type,{amqp_type(value)}}}"
 
 
+def _max_age(value: Any, _args: dict) -> str | None:
+    """rabbit_amqqueue:check_max_age_arg. RabbitMQ 3.10 crashes (541) on a string it cannot parse;
+    amqpd answers that as it answers "0s"."""
+    from .streams.offsets import parse_age
+
+    if not isinstance(value, (str, bytes)):
+        return f"{{unacceptable_type,{amqp_type(value)}}}"
+    age = parse_age(value)
+    return None if age else "invalid_max_age"
+
+
 def _queue_version(value: Any, args: dict) -> str | None:
     err = _non_neg_int(value, args)
     if err is None and value not in (1, 2):
@@ -176,6 +187,8 @@ DECLARE_ARGS: dict[str, Callable[[Any, dict], str | None]] = {
     "x-quorum-initial-group-size": _non_zero_non_neg_int,
     "x-queue-leader-locator": _one_of(("client-local", "balanced", "random", "least-leaders"),
                                       lambda v: "invalid_queue_locator_arg"),
+    "x-max-age": _max_age,
+    "x-stream-max-segment-size-bytes": _non_neg_int,
 }
 
 # The arguments each queue type understands (its capabilities() in RabbitMQ 3.10). Only these are

@@ -105,8 +105,10 @@ def get(ch: Channel, m: commands.Basic.Get) -> None:
         ch.track_unacked(tag, entry, None)
 
 
-def _settle(ch: Channel, tag: int, multiple: bool, requeue: bool | None) -> None:
+def _settle(ch: Channel, tag: int, multiple: bool, requeue: bool | None, method: tuple[int, int] = (60, 80)) -> None:
     taken = ch.take_unacked(tag, multiple)
+    if requeue is not None:
+        streams.refuse_settle(taken, ch.vhost.name, method)
     if ch.tx:
         ch.tx_acks.extend((t, e, c, requeue) for t, e, c in taken)
         return
@@ -120,18 +122,19 @@ def ack(ch: Channel, m: commands.Basic.Ack) -> None:
 
 @handles(commands.Basic.Nack)
 def nack(ch: Channel, m: commands.Basic.Nack) -> None:
-    _settle(ch, m.delivery_tag, m.multiple, bool(m.requeue))
+    _settle(ch, m.delivery_tag, m.multiple, bool(m.requeue), (60, 120))
 
 
 @handles(commands.Basic.Reject)
 def reject(ch: Channel, m: commands.Basic.Reject) -> None:
-    _settle(ch, m.delivery_tag, False, bool(m.requeue))
+    _settle(ch, m.delivery_tag, False, bool(m.requeue), (60, 90))
 
 
 @handles(commands.Basic.Recover)
 def recover(ch: Channel, m: commands.Basic.Recover) -> None:
     if not m.requeue:
         raise ConnectionError(ReplyCode.NOT_IMPLEMENTED, "requeue=false")
+    streams.refuse_recover(ch, (60, 110))
     ch.requeue_all_unacked()
     ch.send(commands.Basic.RecoverOk())
 
@@ -140,4 +143,5 @@ def recover(ch: Channel, m: commands.Basic.Recover) -> None:
 def recover_async(ch: Channel, m: commands.Basic.RecoverAsync) -> None:
     if not m.requeue:
         raise ConnectionError(ReplyCode.NOT_IMPLEMENTED, "requeue=false")
+    streams.refuse_recover(ch, (60, 100))
     ch.requeue_all_unacked()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pamqp import commands
 
+from ..streams.consume import refuse_purge
 from . import Channel, handles
 
 
@@ -16,8 +17,9 @@ def declare(ch: Channel, m: commands.Queue.Declare) -> None:
     ch.last_queue = q.name
     if not m.nowait:
         q.touch()  # like RabbitMQ's queue stat, a declare that gets an answer counts as a use (x-expires)
+        # RabbitMQ 3.10 counts no consumers on a stream (its readers are not queue consumers)
         ch.send(commands.Queue.DeclareOk(queue=q.name, message_count=q.message_count,
-                                         consumer_count=len(q.consumers)))
+                                         consumer_count=0 if q.stream else len(q.consumers)))
 
 
 def _binding(ch: Channel, m: commands.Queue.Bind | commands.Queue.Unbind) -> tuple[str, str]:
@@ -45,7 +47,10 @@ def unbind(ch: Channel, m: commands.Queue.Unbind) -> None:
 
 @handles(commands.Queue.Purge)
 def purge(ch: Channel, m: commands.Queue.Purge) -> None:
-    count = ch.queue_for(m.queue).purge()
+    q = ch.queue_for(m.queue)
+    if q.stream:
+        refuse_purge(q, ch.vhost.name)
+    count = q.purge()
     if not m.nowait:
         ch.send(commands.Queue.PurgeOk(message_count=count))
 

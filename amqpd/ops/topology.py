@@ -16,6 +16,7 @@ from ..errors import ChannelError, ReplyCode
 from ..exchanges import Exchange
 from ..queue import Queue
 from ..vhost import VHost, default_exchange_refused, server_named_queue
+from .errors import BadRequest
 
 
 def _check(access: Any, perm: str, kind: str, name: str) -> None:
@@ -65,7 +66,10 @@ class TopologyOps:
         return vh.queue(name, conn)
 
     def purge_queue(self, vh: VHost, name: str, conn: Any = None, access: Any = None) -> int:
-        return self.lookup_queue(vh, name, READ, conn, access).purge()
+        q = self.lookup_queue(vh, name, READ, conn, access)
+        if q.stream:
+            raise BadRequest(f"queue.purge not supported by stream queues queue '{name}' in vhost '{vh.name}'")
+        return q.purge()
 
     def delete_queue(self, vh: VHost, name: str, *, if_unused: bool = False, if_empty: bool = False,
                      conn: Any = None, access: Any = None) -> int:

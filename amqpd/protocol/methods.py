@@ -16,6 +16,7 @@ from ..errors import ConnectionError, ReplyCode
 from .framing import FRAME_BODY, FRAME_END_BYTE, FRAME_HEADER, FRAME_METHOD, erl_binary, frame_error
 
 PUBLISH_INDEX = commands.Basic.Publish.index  # 0x003C0028
+DECLARE_INDEX = commands.Queue.Declare.index
 ACK_INDEX = commands.Basic.Ack.index
 _u32 = struct.Struct(">I").unpack_from
 _u16 = struct.Struct(">H").unpack_from
@@ -115,12 +116,34 @@ def decode_method(payload: bytes) -> base.Frame | Publish:
         _check_lengths(cls, payload)
         method = cls()
         method.unmarshal(payload[4:])
+        if index == DECLARE_INDEX and method.arguments:
+            _mark_longs(method.arguments, payload, 8 + payload[6])
         return method
     except ConnectionError:
         raise
     except (struct.error, ValueError, IndexError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise ConnectionError(ReplyCode.FRAME_ERROR, f"cannot decode {erl_binary(payload[4:], as_string=False)}",
                               class_id, method_id) from exc
+
+
+def _mark_longs(arguments: dict, payload: bytes, pos: int) -> None:
+    """queue.declare's arguments as RabbitMQ names their types in its texts ("{unacceptable_type,long}"):
+    pamqp decodes 'l' and 'I' alike, so the 'l' ones are found in the table and marked."""
+    from pamqp import decode
+
+    from ..args import Long
+
+    end = pos + 4 + _u32(payload, pos)[0]
+    pos += 4
+    while pos < end:
+        n = payload[pos]
+        key = payload[pos + 1 : pos + 1 + n].decode("utf-8", "replace")
+        pos += 1 + n
+        tag = payload[pos : pos + 1]
+        consumed, value = decode.embedded_value(payload[pos:end])
+        pos += consumed
+        if tag == b"l" and isinstance(arguments.get(key), int):
+            arguments[key] = Long(arguments[key])
 
 
 def class_method(method: object) -> tuple[int, int]:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..protocol.methods import exchange_rk_tail
-from ..protocol.properties import add_long_header
+from ..protocol.properties import add_long_header, decode_properties, encode_header, parse_header
 from ..store import keys
 from ..store.records import decode_message, encode_message
 
@@ -31,6 +31,7 @@ DEFAULT_SEGMENT_BYTES = 500_000_000  # RabbitMQ's x-stream-max-segment-size-byte
 _TS = struct.Struct(">Q")
 _SEGMENT = struct.Struct(">QQQQQ")  # last offset, bytes, count, first and last timestamp (ms)
 OFFSET_FIELD = b"\x0fx-stream-offset"
+RECORD_OVERHEAD = 17  # the record's key
 
 
 class Record:
@@ -68,6 +69,15 @@ class Record:
     @property
     def priority(self) -> int:
         return 0
+
+
+def _without_offset_header(header: bytes, body_size: int) -> tuple[bytes, Any]:
+    decoded = decode_properties(header)
+    headers = dict(decoded.headers or {})
+    headers.pop("x-stream-offset", None)
+    decoded.headers = headers or None
+    header = encode_header(body_size, decoded)
+    return header, parse_header(header)[3]
 
 
 class Segment:
@@ -110,6 +120,7 @@ class StreamLog:
         # named readers (x-stream-reader): the last offset each acknowledged, kept in the store
         self.reader_offsets: dict[str, int] = {}
         self._readers_due: set[str] = set()
+        self.closed = False  # the stream was deleted: nothing more may be written for it
 
     # -- recovery ---------------------------------------------------------------------------------
     def recover(self) -> None:
@@ -137,6 +148,9 @@ class StreamLog:
         offset = self.next_offset
         self.next_offset = offset + 1
         ts = int(self.clock() * 1000)
+        span = props.headers_span
+        if span is not None and OFFSET_FIELD in header[span[0]:span[1]]:
+            header, props = _without_offset_header(header, len(body))  # the real offset replaces the client's
         header = add_long_header(header, props, OFFSET_FIELD, offset)
         seg = self.segments[-1] if self.segments else None
         if seg is None or (seg.count and seg.bytes >= self.segment_bytes):
@@ -145,14 +159,16 @@ class StreamLog:
             seg = Segment(offset, ts)
             self.segments.append(seg)
             self.enforce_retention()
-        seg.last, seg.last_ts = offset, ts
-        seg.bytes += len(body)
-        seg.count += 1
-        self.bytes += len(body)
-        self.count += 1
         fv = filter_value.encode()[:255] if filter_value is not None else b""
         value = b"".join((_TS.pack(ts), bytes((len(fv) + 1 if filter_value is not None else 0,)), fv,
                           encode_message(exchange, routing_key, header, body, routing_keys)))
+        # sizes count what is stored (properties and routing too), as RabbitMQ's segment files do
+        size = len(value) + RECORD_OVERHEAD
+        seg.last, seg.last_ts = offset, ts
+        seg.bytes += size
+        seg.count += 1
+        self.bytes += size
+        self.count += 1
         batch = self.store.stream_put(keys.stream_key(self.sid, keys.STREAM_RECORD, offset), value)
         pending = self._pending
         if pending and pending[-1][0] == batch:
@@ -173,6 +189,8 @@ class StreamLog:
     def before_commit(self) -> None:
         """The store is about to write its batch: the open segment's summary goes with the records."""
         self._summary_due = False
+        if self.closed:
+            return
         if self.segments:
             seg = self.segments[-1]
             self.store.stream_put(keys.stream_key(self.sid, keys.STREAM_SEGMENT, seg.first), seg.encode())
@@ -183,7 +201,7 @@ class StreamLog:
     def reader_acked(self, name: str, offset: int) -> None:
         """A named reader acknowledged an offset: remembered, written with the next batch (one write per
         batch however many acks)."""
-        if offset > self.reader_offsets.get(name, -1):
+        if offset > self.reader_offsets.get(name, -1) and not self.closed:
             self.reader_offsets[name] = offset
             self._readers_due.add(name)
             if not self._summary_due:

@@ -149,8 +149,8 @@ class StreamQueue(Queue):
         if start.kind == "next":
             return log.next_offset
         if start.kind == "offset":
-            # past the end: from the next message on, as RabbitMQ 3.10 does
-            return min(max(int(start.value), log.first_offset), log.next_offset)
+            # past the end: the reader waits until the stream gets there, as RabbitMQ 3.10's does
+            return max(int(start.value), log.first_offset)
         return log.offset_at(int(start.value * 1000))
 
     # -- settlement: an ack gives credit back, nothing is removed ----------------------------------
@@ -224,6 +224,7 @@ class StreamQueue(Queue):
         """Called by deletion: the stream's records, segments and readers go with it."""
         count = self.log.count if self.log_ is not None or self.store_id else 0
         if self.deleted and self.store_id:
+            self.log.closed = True
             self.vhost.store.stream_drop(*keys.stream_all(self.store_id))
         return count
 

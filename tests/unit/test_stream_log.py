@@ -42,6 +42,13 @@ def synced(store: RocksStore) -> None:
     store.loop.run_until_complete(wait())
 
 
+def record_size(store: RocksStore, body: bytes) -> int:
+    """What one record with this body counts for (sizes include properties and routing, as RabbitMQ's)."""
+    scratch = StreamLog(store, 999, clock=Clock())
+    append(scratch, body)
+    return scratch.bytes
+
+
 @pytest.fixture
 def store(tmp_path):
     loop = asyncio.new_event_loop()
@@ -77,12 +84,13 @@ def test_reads_come_from_the_store_when_the_tail_no_longer_holds_them(store, mon
 
 
 def test_retention_by_bytes_drops_whole_oldest_segments(store):
-    log = StreamLog(store, 2, segment_bytes=1000, clock=Clock())
-    log.max_bytes = 2500
-    for _ in range(60):  # 100 bytes each: a new segment every 10 messages
+    size = record_size(store, b"y" * 100)
+    log = StreamLog(store, 2, segment_bytes=10 * size, clock=Clock())
+    log.max_bytes = 25 * size
+    for _ in range(60):  # a new segment every 10 messages
         append(log, b"y" * 100)
     synced(store)
-    assert log.bytes <= 2500 + 1000  # the open segment may go past until the next roll
+    assert log.bytes <= (25 + 10) * size  # the open segment may go past until the next roll
     first = log.first_offset
     assert first > 0 and first % 10 == 0
     assert [r.offset for r in log.read(0, 3)] == [first, first + 1, first + 2]  # dropped ones are gone
@@ -92,7 +100,8 @@ def test_retention_by_bytes_drops_whole_oldest_segments(store):
 
 def test_retention_by_age_with_a_controlled_clock(store):
     clock = Clock()
-    log = StreamLog(store, 3, segment_bytes=300, clock=clock)
+    size = record_size(store, b"z" * 100)
+    log = StreamLog(store, 3, segment_bytes=3 * size, clock=clock)
     log.max_age = offsets.parse_age("1h")
     for _ in range(6):
         append(log, b"z" * 100)  # two segments of three
@@ -107,16 +116,18 @@ def test_recover_after_reopen(tmp_path):
     loop = asyncio.new_event_loop()
     s = RocksStore(tmp_path / "data", get_logger())
     s.attach(loop)
-    log = StreamLog(s, 9, segment_bytes=200, clock=Clock())
+    size = record_size(s, b"." * 100)
+    log = StreamLog(s, 9, segment_bytes=2 * size, clock=Clock())
     for i in range(10):
         append(log, b"%03d" % i + b"." * 97)
     synced(s)
     s.close()
     s = RocksStore(tmp_path / "data", get_logger())
     s.attach(loop)
-    again = StreamLog(s, 9, segment_bytes=200, clock=Clock())
+    again = StreamLog(s, 9, segment_bytes=2 * size, clock=Clock())
     again.recover()
-    assert (again.first_offset, again.next_offset, again.count, again.bytes) == (0, 10, 10, 1000)
+    assert (again.first_offset, again.next_offset, again.count, again.bytes) == (0, 10, 10, 10 * size)
+    assert len(again.segments) == 5
     assert [r.offset for r in again.read(3, 3)] == [3, 4, 5]
     assert append(again, b"next") == 10
     s.close()

@@ -185,7 +185,13 @@ class Scrape:
                 consumers = len(q.consumers)
                 # as /api/queues reports them: amqpd does not measure consumer utilisation over time
                 capacity = 1.0 if consumers else 0
-                f = contents.queue_fields(q, getattr(q, "_st_contents", None))
+                if q.stream:  # records are in the store, none counted as in memory
+                    size = q.log.bytes
+                    f = {"messages_ram": 0, "message_bytes_ram": 0, "messages_persistent": q.message_count,
+                         "message_bytes_persistent": size, "message_bytes": size, "message_bytes_unacknowledged": 0,
+                         "messages_ready_ram": 0}
+                else:
+                    f = contents.queue_fields(q, getattr(q, "_st_contents", None))
                 ready_ram = f.get("messages_ready_ram", q.message_count)
                 out.append(((vh.name, q.name), (
                     consumers, capacity, capacity, q.ready.bytes, f["messages_ram"], f["message_bytes_ram"],
@@ -280,6 +286,22 @@ class Scrape:
         return 0, int(bool(self.broker.disk_alarm)), int(bool(self.broker.memory_alarm))
 
 
+def stream_metrics(broker: Any) -> Iterator[Metric]:
+    rows = []
+    for vh in list(broker.ops.vhosts.values()):
+        for q in list(vh.queues.values()):
+            if q.stream:
+                st = q.status()
+                lag = max((r["lag"] for r in st["readers"]), default=0)
+                rows.append(([vh.name, q.name], (st["messages"], st["bytes"], st["first_offset"], st["last_offset"],
+                                                  st["segments"], len(st["readers"]), lag)))
+    for i, (name, kind, help_text) in enumerate(F.STREAMS):
+        metric = new_metric("amqpd_" + name, kind, help_text, ("vhost", "queue"))
+        for labels, values in rows:
+            metric.add_metric(labels, values[i])
+        yield metric
+
+
 # -- rendering ----------------------------------------------------------------------------------------
 def new_metric(name: str, kind: str, help_text: str, labels: Sequence[str] = ()) -> Metric:
     return _KINDS[kind](name, help_text, labels=list(labels))
@@ -346,6 +368,7 @@ class RabbitCollector:
             metric = new_metric("amqpd_" + name, kind, help_text)
             metric.add_metric([], getattr(self.broker.store, "write_errors", 0))
             yield metric
+            yield from stream_metrics(self.broker)
 
 
 class DetailedCollector:

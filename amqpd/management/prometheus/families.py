@@ -197,6 +197,17 @@ AMQPD: tuple[Metric, ...] = (
                                     "the disk alarm is on until the store takes writes again"),
 )
 
+# amqpd's own, one series per stream (labels vhost, queue), in the default registry
+STREAMS: tuple[Metric, ...] = (
+    ("stream_messages", G, "Records a stream holds"),
+    ("stream_bytes", G, "Bytes of message bodies a stream holds"),
+    ("stream_first_offset", G, "First offset a stream keeps (older ones were dropped by retention)"),
+    ("stream_last_offset", G, "Last committed offset of a stream"),
+    ("stream_segments", G, "Segments of a stream (retention drops whole segments)"),
+    ("stream_readers", G, "Consumers reading a stream"),
+    ("stream_reader_lag_max", G, "Records between the furthest-behind reader of a stream and its end"),
+)
+
 OBJECT_TOTALS: tuple[Metric, ...] = (
     ("connections", G, "Connections currently open"),
     ("channels", G, "Channels currently open"),
