@@ -42,9 +42,10 @@ def server_named_queue() -> str:
 
 class VHost:
     def __init__(self, name: str, store: Any, description: str = "", tags: list[str] | None = None,
-                 default_queue_type: str | None = None) -> None:
+                 default_queue_type: str | None = None, delays: Any = None) -> None:
         self.name = name
         self.store = store
+        self.delays = delays  # the broker's schedule for x-delayed-message exchanges (amqpd/delays.py)
         # metadata, limits and policies: set and persisted by ops/ (the operations layer)
         self.description = description
         self.tags: list[str] = list(tags or [])
@@ -124,12 +125,19 @@ class VHost:
             authorize_new(name)
         qargs.validate_exchange_args(name, self.name, arguments)
         ex = cls(name, durable=durable, auto_delete=auto_delete, internal=internal, arguments=arguments)
+        self.adopt(ex)
         if user is not None:
             ex.declared_by = user
         if durable:  # first: a write the store refuses must leave no exchange behind
             self.store.add_exchange(self.name, ex)
         self.exchanges[name] = ex
         return ex
+
+    def adopt(self, ex: Exchange) -> None:
+        """An x-delayed-message exchange hands what it delays to the broker's schedule."""
+        if getattr(ex, "delays_messages", False):
+            ex.scheduler = self.delays  # type: ignore[attr-defined]
+            ex.vhost_name = self.name  # type: ignore[attr-defined]
 
     def delete_exchange(self, name: str, if_unused: bool) -> None:
         if name == "":

@@ -329,7 +329,8 @@ class Channel:
             seq = self.publish_seq
             # Written to the store in the batch being filled (a persistent message, or any message a
             # stream appended): confirm only after that batch's sync.
-            stored = msg.id or any(q.stream for q in queues)
+            stored = msg.id or any(q.stream for q in queues) or (
+                not queues and self.vhost.delays is not None and self.vhost.delays.last is msg)  # delayed
             batch = self.vhost.store.batch_no if stored and not rejected else 0
             self._confirm(seq, batch, rejected)
 

@@ -7,6 +7,7 @@ builds it directly (amqpd/exchanges/default.py).
 from __future__ import annotations
 
 from .base import Binding, Exchange
+from .delayed import DelayedMessageExchange
 from .direct import DirectExchange
 from .fanout import FanoutExchange
 from .headers import HeadersExchange
@@ -17,6 +18,8 @@ REGISTRY: dict[str, type[Exchange]] = {
     "fanout": FanoutExchange,
     "topic": TopicExchange,
     "headers": HeadersExchange,
+    # the rabbitmq-delayed-message-exchange plugin's type; the class made depends on x-delayed-type
+    "x-delayed-message": DelayedMessageExchange,  # type: ignore[dict-item]
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..auth.permissions import AccessControl
 from ..auth.users import User
+from ..delays import Delays
 from ..log import get_logger
 from ..stats import NodeStats
 from ..vhost import VHost
@@ -42,6 +43,7 @@ class Operations(VhostOps, UserOps, ParameterOps, TopologyOps, DefinitionOps, Me
         self.access = AccessControl()
         self.global_parameters: dict[str, Any] = {}
         self.stats = NodeStats()  # node-wide counters (amqpd/stats/); deleted vhosts leave theirs here
+        self.delays = Delays(store, self.vhosts, get_logger(component="delays"))  # x-delayed-message
 
     def boot(self) -> dict[str, Any]:
         """Rebuild everything from the store; on a first boot create the defaults from the config (as
@@ -54,6 +56,8 @@ class Operations(VhostOps, UserOps, ParameterOps, TopologyOps, DefinitionOps, Me
         if first_boot and definitions is None:
             self.create_defaults()
         stats = recover(self, cfg.queue_index_threshold) if not first_boot else {"queues": 0, "messages": 0}
+        if getattr(self.store, "loop", None) is not None:
+            stats.update(self.delays.recover())
         if definitions is not None:
             stats["definitions"] = self.import_definitions_path(definitions)
         stats["first_boot"] = first_boot

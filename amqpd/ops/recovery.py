@@ -38,7 +38,7 @@ def recover_state(ops: Any) -> bool:
         return False
     for doc in vhost_docs:
         vh = ops.vhosts[doc["name"]] = VHost(doc["name"], ops.store, doc.get("description", ""), doc.get("tags"),
-                                             doc.get("default_queue_type"))
+                                             doc.get("default_queue_type"), delays=ops.delays)
         vh.tracing = vh.name in ops.config.trace_vhosts
     access_docs = rec.load("access")
     for doc in rec.load("users"):
@@ -92,6 +92,7 @@ def recover(ops: Any, threshold: int) -> dict[str, Any]:
         if rec["name"] not in vh.exchanges:
             ex = vh.exchanges[rec["name"]] = cls(rec["name"], durable=True, auto_delete=rec["auto_delete"],
                                                  internal=rec["internal"], arguments=decode_table(rec["arguments"]))
+            vh.adopt(ex)
             ex.declared_by = rec.get("user", ex.declared_by)  # records of older versions have none
 
     queues: dict[int, Queue] = {}

@@ -76,7 +76,7 @@ class VhostOps:
             raise BadRequest(f"unknown default queue type '{default_queue_type}'")
         vh = self.vhosts.get(name)
         if vh is None:
-            vh = VHost(name, self.store, description, tags, default_queue_type)
+            vh = VHost(name, self.store, description, tags, default_queue_type, delays=self.delays)
             vh.tracing = name in self.config.trace_vhosts
             self.vhosts[name] = vh
             self.log.info("vhost created", vhost=name)

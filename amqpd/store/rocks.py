@@ -20,7 +20,7 @@ from . import StoreWriteError, keys
 from .records import decode_message, encode_message, encode_record, encode_table
 
 COLUMN_FAMILIES = ("meta", "vhosts", "users", "exchanges", "queues", "bindings", "messages", "index", "access",
-                   "parameters", "streams")
+                   "parameters", "streams", "delayed")
 # Every store has had these since format 1; a store without one of them is damaged, not old.
 FIRST_FAMILIES = COLUMN_FAMILIES[:8]
 META_FORMAT = b"format"
@@ -107,8 +107,10 @@ class RocksStore:
         self._pending: dict[int, tuple] = {}  # paged-out content not yet on disk, as load() returns it
         self._pending_ids: list[int] = []
         self.waiters: set[Any] = set()  # channels with confirms waiting for a sync
-        self.stream_waiters: set[Any] = set()  # streams with appends waiting for a sync: .synced(number, ok)
-        self.stream_precommit: set[Any] = set()  # streams to call .before_commit() on before a batch is written
+        # the keyed families (streams, delayed): objects waiting for a sync (.synced(number, ok)) and
+        # objects to call (.before_commit()) before a batch is written
+        self.sync_waiters: set[Any] = set()
+        self.precommit: set[Any] = set()
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="amqpd-store")
 
     def _open(self, create: bool, read_only: bool = False) -> None:
@@ -311,10 +313,10 @@ class RocksStore:
         self._scheduled = False
         if self._in_flight or not self._ops:
             return
-        if self.stream_precommit:
-            streams, self.stream_precommit = self.stream_precommit, set()
-            for stream in streams:
-                stream.before_commit()
+        if self.precommit:
+            due, self.precommit = self.precommit, set()
+            for obj in due:
+                obj.before_commit()
         batch, number = self._batch, self.batch_no
         pending_ids, self._pending_ids = self._pending_ids, []
         # ids are handed out in order, so the contents this batch writes are exactly this range
@@ -342,47 +344,51 @@ class RocksStore:
         self.synced_no = number
         for mid in pending_ids:
             self._pending.pop(mid, None)
-        if self.stream_waiters:
-            streams, self.stream_waiters = self.stream_waiters, set()
-            for stream in streams:
-                stream.synced(number, exc is None)
+        if self.sync_waiters:
+            waiting, self.sync_waiters = self.sync_waiters, set()
+            for obj in waiting:
+                obj.synced(number, exc is None)
         waiters, self.waiters = self.waiters, set()
         for ch in waiters:
             ch.conn.want_confirm_flush(ch)
         if self._ops:
             self._commit()
 
-    # -- streams: keys and bytes (amqpd/streams/ gives them meaning) -------------------------------
-    def stream_put(self, key: bytes, value: bytes) -> int:
+    # -- keyed families (streams, delayed): keys and bytes, meaning belongs above -------------------
+    def put(self, cf: str, key: bytes, value: bytes) -> int:
         """Into the batch being filled (group committed); returns that batch's number."""
-        self._batch.put(key, value, self.cf["streams"])
+        self._batch.put(key, value, self.cf[cf])
         self._dirty(1)
         return self.batch_no
 
-    def stream_touch(self) -> None:
-        """Nothing to add yet, but a batch must be written: a stream's before_commit fills it."""
+    def delete(self, cf: str, key: bytes) -> int:
+        self._batch.delete(key, self.cf[cf])
+        self._dirty(1)
+        return self.batch_no
+
+    def touch(self) -> None:
+        """Nothing to add yet, but a batch must be written: a before_commit fills it."""
         if not self._ops:
             self._ops = 1  # _commit skips a batch with no operations
         self._dirty(0)
 
-    def stream_delete_range(self, start: bytes, end: bytes) -> None:
-        self._batch.delete_range(start, end, self.cf["streams"])
+    def delete_range(self, cf: str, start: bytes, end: bytes) -> None:
+        self._batch.delete_range(start, end, self.cf[cf])
         self._dirty(1)
 
-    def stream_scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
-        """Up to `limit` (key, value) pairs in [start, end), in key order."""
+    def scan(self, cf: str, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to `limit` (key, value) pairs in [start, end), in key order, as written so far."""
         out = []
-        it = self.tables["streams"].items(from_key=start)
-        for key, value in it:
+        for key, value in self.tables[cf].items(from_key=start):
             if key >= end or len(out) >= limit:
                 break
             out.append((key, value))
         return out
 
-    def stream_drop(self, start: bytes, end: bytes) -> None:
-        """A deleted stream: all of its keys, written now."""
+    def drop_range(self, cf: str, start: bytes, end: bytes) -> None:
+        """Keys deleted now (a deleted stream), not with the next batch."""
         b = WriteBatch(raw_mode=True)
-        b.delete_range(start, end, self.cf["streams"])
+        b.delete_range(start, end, self.cf[cf])
         self._write_now(b)
 
     # -- topology (synchronous) -------------------------------------------------------------------

@@ -126,14 +126,14 @@ class StreamLog:
     def recover(self) -> None:
         start, end = keys.stream_range(self.sid, keys.STREAM_SEGMENT)
         while True:
-            rows = self.store.stream_scan(start, end, 1024)
+            rows = self.store.scan("streams", start, end, 1024)
             for key, raw in rows:
                 self.segments.append(Segment.decode(keys.stream_key_number(key), raw))
             if len(rows) < 1024:
                 break
             start = rows[-1][0] + b"\0"
         lo, hi = keys.stream_range(self.sid, keys.STREAM_READER)
-        for key, raw in self.store.stream_scan(lo, hi, 1 << 20):
+        for key, raw in self.store.scan("streams", lo, hi, 1 << 20):
             self.reader_offsets[key[9:].decode()] = _TS.unpack(raw)[0]
         self.bytes = sum(s.bytes for s in self.segments)
         self.count = sum(s.count for s in self.segments)
@@ -155,7 +155,7 @@ class StreamLog:
         seg = self.segments[-1] if self.segments else None
         if seg is None or (seg.count and seg.bytes >= self.segment_bytes):
             if seg is not None:  # its final summary (before_commit writes only the open segment's)
-                self.store.stream_put(keys.stream_key(self.sid, keys.STREAM_SEGMENT, seg.first), seg.encode())
+                self.store.put("streams", keys.stream_key(self.sid, keys.STREAM_SEGMENT, seg.first), seg.encode())
             seg = Segment(offset, ts)
             self.segments.append(seg)
             self.enforce_retention()
@@ -169,16 +169,16 @@ class StreamLog:
         seg.count += 1
         self.bytes += size
         self.count += 1
-        batch = self.store.stream_put(keys.stream_key(self.sid, keys.STREAM_RECORD, offset), value)
+        batch = self.store.put("streams", keys.stream_key(self.sid, keys.STREAM_RECORD, offset), value)
         pending = self._pending
         if pending and pending[-1][0] == batch:
             pending[-1][2] = offset + 1
         else:
             pending.append([batch, offset, offset + 1])
-            self.store.stream_waiters.add(self)
+            self.store.sync_waiters.add(self)
         if not self._summary_due:
             self._summary_due = True
-            self.store.stream_precommit.add(self)
+            self.store.precommit.add(self)
         rec = Record(offset, ts, exchange, routing_key, header, body, filter_value)
         self.tail.append(rec)
         self._tail_bytes += len(body) + 64
@@ -193,9 +193,9 @@ class StreamLog:
             return
         if self.segments:
             seg = self.segments[-1]
-            self.store.stream_put(keys.stream_key(self.sid, keys.STREAM_SEGMENT, seg.first), seg.encode())
+            self.store.put("streams", keys.stream_key(self.sid, keys.STREAM_SEGMENT, seg.first), seg.encode())
         for name in self._readers_due:
-            self.store.stream_put(keys.stream_reader_key(self.sid, name), _TS.pack(self.reader_offsets[name]))
+            self.store.put("streams", keys.stream_reader_key(self.sid, name), _TS.pack(self.reader_offsets[name]))
         self._readers_due.clear()
 
     def reader_acked(self, name: str, offset: int) -> None:
@@ -206,8 +206,8 @@ class StreamLog:
             self._readers_due.add(name)
             if not self._summary_due:
                 self._summary_due = True
-                self.store.stream_precommit.add(self)
-            self.store.stream_touch()
+                self.store.precommit.add(self)
+            self.store.touch()
 
     def synced(self, number: int, ok: bool) -> None:
         pending = self._pending
@@ -223,7 +223,7 @@ class StreamLog:
                 self._lost(first, end)
         del pending[:done]
         if pending:
-            self.store.stream_waiters.add(self)
+            self.store.sync_waiters.add(self)
         if self.on_commit is not None:
             self.on_commit()
 
@@ -268,7 +268,7 @@ class StreamLog:
         lo = keys.stream_key(self.sid, keys.STREAM_RECORD, start)
         hi = keys.stream_key(self.sid, keys.STREAM_RECORD, end)
         out = []
-        for key, value in self.store.stream_scan(lo, hi, min(limit, READ_CHUNK)):
+        for key, value in self.store.scan("streams", lo, hi, min(limit, READ_CHUNK)):
             n = value[8]
             fv = value[9 : 8 + n].decode() if n else None
             exchange, rk, header, body, _ = decode_message(value[9 + max(n - 1, 0):])
@@ -307,9 +307,9 @@ class StreamLog:
             segs.pop(0)
             self.bytes -= oldest.bytes
             self.count -= oldest.count
-            self.store.stream_delete_range(keys.stream_key(self.sid, keys.STREAM_RECORD, oldest.first),
+            self.store.delete_range("streams", keys.stream_key(self.sid, keys.STREAM_RECORD, oldest.first),
                                            keys.stream_key(self.sid, keys.STREAM_RECORD, oldest.last + 1))
-            self.store.stream_delete_range(keys.stream_key(self.sid, keys.STREAM_SEGMENT, oldest.first),
+            self.store.delete_range("streams", keys.stream_key(self.sid, keys.STREAM_SEGMENT, oldest.first),
                                            keys.stream_key(self.sid, keys.STREAM_SEGMENT, oldest.first + 1))
             dropped += 1
         if dropped and self.tail and self.tail[0].offset < self.first_offset:

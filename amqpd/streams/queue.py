@@ -225,7 +225,7 @@ class StreamQueue(Queue):
         count = self.log.count if self.log_ is not None or self.store_id else 0
         if self.deleted and self.store_id:
             self.log.closed = True
-            self.vhost.store.stream_drop(*keys.stream_all(self.store_id))
+            self.vhost.store.drop_range("streams", *keys.stream_all(self.store_id))
         return count
 
     def recovered(self) -> None:

@@ -37,15 +37,18 @@ def ids(dests) -> list[int]:
 
 # -- registry -------------------------------------------------------------------------------------------
 def test_registry():
+    from amqpd.exchanges.delayed import DelayedMessageExchange
+
     assert REGISTRY == {"direct": DirectExchange, "fanout": FanoutExchange, "topic": TopicExchange,
-                        "headers": HeadersExchange}
+                        "headers": HeadersExchange, "x-delayed-message": DelayedMessageExchange}
     for name, cls in REGISTRY.items():
         assert exchange_class(name) is cls
         assert cls.type_name == name
-        x = cls("x", durable=True, auto_delete=True, internal=True, arguments={"alternate-exchange": "ae"})
+        x = cls("x", durable=True, auto_delete=True, internal=True,
+                arguments={"alternate-exchange": "ae", "x-delayed-type": "topic"})
         assert isinstance(x, Exchange) and x.is_exchange
         assert (x.name, x.durable, x.auto_delete, x.internal) == ("x", True, True, True)
-        assert x.arguments == {"alternate-exchange": "ae"}
+        assert x.arguments["alternate-exchange"] == "ae"
         assert list(x.route("", lambda: None)) == []
     assert exchange_class("x-consistent-hash") is None
     assert exchange_class("Direct") is None

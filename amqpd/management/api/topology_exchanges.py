@@ -52,6 +52,8 @@ def exchange_json(vh: Any, ex: Any, details: bool = False) -> dict[str, Any]:
     message_stats = views.exchange_stats(ex)
     if message_stats:
         out["message_stats"] = message_stats
+    if getattr(ex, "delays_messages", False) and vh.delays is not None:
+        out["messages_delayed"] = vh.delays.count(vh.name, ex.name)  # as the plugin's management extension
     out["name"] = ex.name
     if details:
         out["outgoing"] = []
