@@ -189,18 +189,28 @@ DECLARE_ARGS: dict[str, Callable[[Any, dict], str | None]] = {
                                       lambda v: "invalid_queue_locator_arg"),
     "x-max-age": _max_age,
     "x-stream-max-segment-size-bytes": _non_neg_int,
+    # amqpd's own (amqpd/retry.py)
+    "x-retry-delays": lambda v, _a: _retry().delays_error(v),
+    "x-retry-limit": lambda v, _a: _retry().limit_error(v),
 }
+
+
+def _retry() -> Any:
+    from . import retry
+
+    return retry
 
 # The arguments each queue type understands (its capabilities() in RabbitMQ 3.10). Only these are
 # validated and compared on redeclare; the other types' arguments are refused.
 TYPE_ARGS: dict[str, tuple[str, ...]] = {
     "classic": ("x-expires", "x-message-ttl", "x-dead-letter-exchange", "x-dead-letter-routing-key",
                 "x-max-length", "x-max-length-bytes", "x-max-priority", "x-overflow", "x-queue-mode",
-                "x-queue-version", "x-single-active-consumer", "x-queue-type", "x-queue-master-locator"),
+                "x-queue-version", "x-single-active-consumer", "x-queue-type", "x-queue-master-locator",
+                "x-retry-delays", "x-retry-limit"),
     "quorum": ("x-dead-letter-exchange", "x-dead-letter-routing-key", "x-dead-letter-strategy", "x-expires",
                "x-max-length", "x-max-length-bytes", "x-max-in-memory-length", "x-max-in-memory-bytes",
                "x-overflow", "x-single-active-consumer", "x-queue-type", "x-quorum-initial-group-size",
-               "x-delivery-limit", "x-message-ttl", "x-queue-leader-locator"),
+               "x-delivery-limit", "x-message-ttl", "x-queue-leader-locator", "x-retry-delays", "x-retry-limit"),
     "stream": ("x-max-length-bytes", "x-queue-type", "x-max-age", "x-stream-max-segment-size-bytes",
                "x-initial-cluster-size", "x-queue-leader-locator"),
 }

@@ -22,7 +22,8 @@ from .router import route
 from .store.records import decode_message, encode_message
 
 _KEY = struct.Struct(">QQ")  # due (ms since the epoch), sequence
-_HEAD = struct.Struct(">BIB")  # persistent and durable flags, delay (ms), vhost name length
+_HEAD = struct.Struct(">BIB")  # flags, delay (ms), vhost name length
+PERSISTENT, DURABLE, QUEUE = 1, 2, 4  # flags: a persistent message, a durable target, a queue (a retry)
 ROUTE_BATCH = 512  # messages routed per loop turn at most
 END = b"\xff" * 16
 
@@ -34,6 +35,7 @@ class Delays:
         self.log = log
         self.seq = 0
         self.counts: dict[tuple[str, str], int] = {}  # (vhost, exchange) -> messages waiting
+        self.queue_counts: dict[tuple[str, str], int] = {}  # (vhost, queue) -> retries waiting
         self.last: Any = None  # the message the last publish delayed: its confirm waits for the batch
         self.next_due: int | None = None  # ms
         self._timer: Any = None
@@ -43,26 +45,37 @@ class Delays:
 
     # -- delaying -----------------------------------------------------------------------------------
     def delay(self, ex: Any, msg: Any, delay: int) -> None:
+        """An x-delayed-message exchange routes msg when due."""
         if self.last is msg:  # CC/BCC: the router asks once per routing key; one delayed copy routes them all
             return
         self.last = msg
+        self._put(0, ex.vhost_name, ex.name, ex.durable, msg, delay)
+
+    def delay_to_queue(self, queue: Any, msg: Any, delay: int) -> None:
+        """A retry (amqpd/retry.py): msg goes back into queue when due."""
+        self._put(QUEUE, queue.vhost.name, queue.name, queue.durable and queue.exclusive_owner is None, msg, delay)
+
+    def _put(self, kind: int, vhost_name: str, name: str, durable: bool, msg: Any, delay: int) -> None:
         due = int(time.time() * 1000) + delay
         self.seq += 1
-        vhost = ex.vhost_name.encode()
-        flags = (1 if msg.persistent else 0) | (2 if ex.durable else 0)
-        name = ex.name.encode()
-        value = b"".join((_HEAD.pack(flags, delay, len(vhost)), vhost, bytes((len(name),)), name,
-                          encode_message(msg.exchange, msg.routing_key, msg.header_payload, msg.body,
-                                         msg.routing_keys)))
+        vhost = vhost_name.encode()
+        flags = (PERSISTENT if msg.persistent else 0) | (DURABLE if durable else 0) | kind
+        target = name.encode()
+        header, body = msg.content()
+        value = b"".join((_HEAD.pack(flags, delay, len(vhost)), vhost, bytes((len(target),)), target,
+                          encode_message(msg.exchange, msg.routing_key, header, body, msg.routing_keys)))
         self.store.put("delayed", _KEY.pack(due, self.seq), value)
         self.store.sync_waiters.add(self)
-        key = (ex.vhost_name, ex.name)
-        self.counts[key] = self.counts.get(key, 0) + 1
+        counts = self.queue_counts if kind == QUEUE else self.counts
+        counts[(vhost_name, name)] = counts.get((vhost_name, name), 0) + 1
         if self.next_due is None or due < self.next_due:
             self.next_due = due
 
     def count(self, vhost: str, exchange: str) -> int:
         return self.counts.get((vhost, exchange), 0)
+
+    def retrying(self, vhost: str, queue: str) -> int:
+        return self.queue_counts.get((vhost, queue), 0)
 
     # -- the schedule -------------------------------------------------------------------------------
     def synced(self, number: int, ok: bool) -> None:
@@ -123,13 +136,20 @@ class Delays:
         batch = self.store.delete("delayed", key)
         self._routed.add(key)
         self._routed_in.append((batch, key))
-        count_key = (vhost, name)
-        left = self.counts.get(count_key, 1) - 1
+        counts = self.queue_counts if flags & QUEUE else self.counts
+        left = counts.get((vhost, name), 1) - 1
         if left > 0:
-            self.counts[count_key] = left
+            counts[(vhost, name)] = left
         else:
-            self.counts.pop(count_key, None)
+            counts.pop((vhost, name), None)
         vh = self.vhosts.get(vhost)
+        if flags & QUEUE:
+            q = vh.queues.get(name) if vh is not None else None
+            if q is not None and not q.deleted:
+                msg = Message(exchange, rk, header, body, parse_header(header)[3])
+                msg.routing_keys = keys
+                q.enqueue(msg)
+            return
         ex = vh.exchanges.get(name) if vh is not None else None
         if ex is None or not getattr(ex, "delays_messages", False):
             return  # the exchange went while the message waited: dropped, as the plugin drops it
@@ -155,12 +175,14 @@ class Delays:
                 m = value[pos + n]
                 name = value[pos + n + 1:pos + n + 1 + m].decode()
                 vh = self.vhosts.get(vhost)
-                if flags & 3 != 3 or vh is None or name not in vh.exchanges:
+                targets = (vh.queues if flags & QUEUE else vh.exchanges) if vh is not None else {}
+                if flags & (PERSISTENT | DURABLE) != PERSISTENT | DURABLE or name not in targets:
                     self.store.delete("delayed", key)
                     dropped += 1
                     continue
                 kept += 1
-                self.counts[(vhost, name)] = self.counts.get((vhost, name), 0) + 1
+                counts = self.queue_counts if flags & QUEUE else self.counts
+                counts[(vhost, name)] = counts.get((vhost, name), 0) + 1
                 self.seq = max(self.seq, _KEY.unpack(key)[1])
             if len(rows) < 10_000:
                 break

@@ -206,7 +206,17 @@ POLICY_KEYS: dict[str, Any] = {
                                     "is not a valid queue leader locator value"),
     "initial-cluster-size": _int_at_least(0, "is not a valid cluster size"),
     "stream-max-segment-size-bytes": _segment_size,
+    # amqpd's own (amqpd/retry.py)
+    "retry-delays": lambda v: _retry_error("delays_error", v),
+    "retry-limit": lambda v: _retry_error("limit_error", v),
 }
+
+
+def _retry_error(check: str, value: Any) -> str | None:
+    from . import retry
+
+    err = getattr(retry, check)(value)
+    return None if err is None else f"{erl_format(value)} is not a valid retry setting: {err}"
 OPERATOR_KEYS = ("expires", "message-ttl", "max-length", "max-length-bytes", "max-in-memory-length",
                  "max-in-memory-bytes", "delivery-limit")
 MIN_MERGED = frozenset(OPERATOR_KEYS)
@@ -413,7 +423,7 @@ UNSUPPORTED_POLICIES: dict[str, frozenset[str]] = {
     "stream": frozenset(("expires", "message-ttl", "dead-letter-exchange", "dead-letter-routing-key",
                          "max-length", "max-in-memory-length", "max-in-memory-bytes", "max-priority",
                          "overflow", "queue-mode", "single-active-consumer", "delivery-limit", *_HA_ETC,
-                         "dead-letter-strategy")),
+                         "dead-letter-strategy", "retry-delays", "retry-limit")),
 }
 
 

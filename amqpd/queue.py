@@ -20,7 +20,7 @@ import time
 from collections import deque
 from typing import Any, Protocol
 
-from . import deadletter, flow
+from . import deadletter, flow, retry
 from .message import Message, PagedMessage, QEntry
 from .policy import QueueSettings, queue_settings
 from .ready import FifoReady, PriorityReady, ReturnsFirstReady
@@ -132,6 +132,7 @@ class Queue:
         self.overflow = settings.overflow
         self.delivery_limit = settings.delivery_limit if self.quorum else None
         self._limited = self.max_length is not None or self.max_bytes is not None
+        self.retries = "x-retry-delays" in self.arguments or "retry-delays" in settings.effective_definition
         self._rejects = self._limited and self.overflow != "drop-head"
         self._drops_head = self._limited and self.overflow == "drop-head"
 
@@ -445,10 +446,13 @@ class Queue:
     def reject(self, entries: list[QEntry]) -> None:
         """Rejected or nacked without requeue: gone, and dead-lettered (reason rejected) if configured."""
         self.unacked -= len(entries)
+        # x-retry-delays: back into the queue later, until the limit (amqpd/retry.py); the copies are
+        # made before the originals' content is released
+        left = retry.retry(self, entries) if self.retries else entries
         for entry in entries:
             self._drop(entry)
-        if self.dlx is not None and not self.deleted:
-            deadletter.dead_letter(self, [e.msg for e in entries], "rejected")
+        if self.dlx is not None and not self.deleted and left:
+            deadletter.dead_letter(self, [e.msg for e in left], "rejected")
 
     def _drop(self, entry: QEntry) -> None:
         if self.store is not None and (entry.msg.persistent or self.quorum):

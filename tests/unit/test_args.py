@@ -65,6 +65,7 @@ def test_arg_lists_cover_the_classic_queue_args():
     assert tuple(QUEUE_ARGS) == TYPE_ARGS["classic"]
     assert set(CLASSIC_INT_ARGS) | set(CLASSIC_STR_ARGS) | {
         "x-dead-letter-exchange", "x-single-active-consumer", "x-queue-version", "x-queue-master-locator",
+        "x-retry-delays", "x-retry-limit",  # amqpd's own (amqpd/retry.py)
     } == set(QUEUE_ARGS)
     assert not set(QUORUM_ONLY_ARGS) & set(QUEUE_ARGS)
     assert set(QUORUM_ONLY_ARGS) <= set(TYPE_ARGS["quorum"])

@@ -87,6 +87,8 @@ def queue_json(q: Any, details: bool = False) -> dict[str, Any]:
                     "amqpd_stream": q.status()})
     else:
         out["single_active_consumer_tag"] = tag
+    if q.retries and q.vhost.delays is not None:  # amqpd: rejected messages waiting to come back
+        out["amqpd_retrying"] = q.vhost.delays.retrying(q.vhost.name, q.name)
     out.update({"state": "running", "type": q.queue_type, "vhost": q.vhost.name})
     out.update(contents.queue_fields(q, getattr(q, "_st_contents", None)))
     out.update(views.queue_depth_details(q))
