@@ -21,6 +21,7 @@ from collections import deque
 from typing import Any, Protocol
 
 from . import deadletter, flow, retry
+from .dedup import QueueDedup
 from .message import Message, PagedMessage, QEntry
 from .policy import QueueSettings, queue_settings
 from .ready import FifoReady, PriorityReady, ReturnsFirstReady
@@ -62,6 +63,7 @@ def _int_arg(args: dict[str, Any], key: str) -> int | None:
 class Queue:
     is_exchange = False
     stream = False  # streams/queue.py: an append-only log instead of ready/unacked messages
+    dedup: QueueDedup | None = None  # x-message-deduplication
 
     def __init__(self, vhost: Any, name: str, durable: bool = False, exclusive_owner: Any = None,
                  auto_delete: bool = False, arguments: dict[str, Any] | None = None) -> None:
@@ -133,12 +135,14 @@ class Queue:
         self.delivery_limit = settings.delivery_limit if self.quorum else None
         self._limited = self.max_length is not None or self.max_bytes is not None
         self.retries = "x-retry-delays" in self.arguments or "retry-delays" in settings.effective_definition
+        if self.arguments.get("x-message-deduplication") is True and getattr(self, "dedup", None) is None:
+            self.dedup = QueueDedup()  # amqpd/dedup.py: names of the messages it holds
         self._rejects = self._limited and self.overflow != "drop-head"
         self._drops_head = self._limited and self.overflow == "drop-head"
 
     def _bind_enqueue(self) -> None:
-        """The plain enqueue unless TTL, length limits or priorities need the featured one."""
-        if self._limited or self._expiring or self.max_priority is not None:
+        """The plain enqueue unless TTL, length limits, priorities or deduplication need the featured one."""
+        if self._limited or self._expiring or self.max_priority is not None or self.dedup is not None:
             self.enqueue = self._enqueue_featured  # type: ignore[method-assign]
         else:
             self.__dict__.pop("enqueue", None)
@@ -194,8 +198,10 @@ class Queue:
             self._loop.call_soon(self.dispatch)
         return entry
 
-    def _enqueue_featured(self, msg: Message) -> QEntry | None:
+    def _enqueue_featured(self, msg: Message) -> Any:
         ready = self.ready
+        if self.dedup is not None and not self.dedup.admit(msg):
+            return True  # a duplicate: not enqueued, and still confirmed (an ack, not a nack)
         if self._rejects and self._would_overflow(msg):
             if self.overflow == "reject-publish-dlx" and self.dlx is not None:
                 deadletter.dead_letter(self, [msg], "maxlen")
@@ -455,6 +461,8 @@ class Queue:
             deadletter.dead_letter(self, [e.msg for e in left], "rejected")
 
     def _drop(self, entry: QEntry) -> None:
+        if self.dedup is not None:
+            self.dedup.release(entry.msg)
         if self.store is not None and (entry.msg.persistent or self.quorum):
             self.store.remove_message(self, entry)
         elif entry.paged:
@@ -582,7 +590,10 @@ class Queue:
         return len(entries)
 
     def recovered(self) -> None:
-        """Boot: the store put messages back; start their expiry clocks."""
+        """Boot: the store put messages back; start their expiry clocks (and know their names again)."""
+        if self.dedup is not None:
+            for entry in self.ready:
+                self.dedup.admit(entry.msg)
         if any(e.expires is not None for e in self.ready):
             self._expiring = True
             self._drop_expired(time.time())

@@ -134,10 +134,13 @@ class VHost:
         return ex
 
     def adopt(self, ex: Exchange) -> None:
-        """An x-delayed-message exchange hands what it delays to the broker's schedule."""
+        """An x-delayed-message exchange hands what it delays to the broker's schedule; an
+        x-message-deduplication exchange may keep its cache in the store."""
         if getattr(ex, "delays_messages", False):
             ex.scheduler = self.delays  # type: ignore[attr-defined]
             ex.vhost_name = self.name  # type: ignore[attr-defined]
+        if getattr(ex, "dedups", False):
+            ex.attach(self.store, self.name)  # type: ignore[attr-defined]
 
     def delete_exchange(self, name: str, if_unused: bool) -> None:
         if name == "":

@@ -7,6 +7,7 @@ builds it directly (amqpd/exchanges/default.py).
 from __future__ import annotations
 
 from .base import Binding, Exchange
+from .dedup import DedupExchange
 from .delayed import DelayedMessageExchange
 from .direct import DirectExchange
 from .fanout import FanoutExchange
@@ -20,6 +21,8 @@ REGISTRY: dict[str, type[Exchange]] = {
     "headers": HeadersExchange,
     # the rabbitmq-delayed-message-exchange plugin's type; the class made depends on x-delayed-type
     "x-delayed-message": DelayedMessageExchange,  # type: ignore[dict-item]
+    # the rabbitmq-message-deduplication plugin's type
+    "x-message-deduplication": DedupExchange,
 }
 
 

@@ -93,6 +93,8 @@ def recover(ops: Any, threshold: int) -> dict[str, Any]:
             ex = vh.exchanges[rec["name"]] = cls(rec["name"], durable=True, auto_delete=rec["auto_delete"],
                                                  internal=rec["internal"], arguments=decode_table(rec["arguments"]))
             vh.adopt(ex)
+            if getattr(ex, "dedups", False):
+                ex.load()
             ex.declared_by = rec.get("user", ex.declared_by)  # records of older versions have none
 
     queues: dict[int, Queue] = {}

@@ -37,15 +37,17 @@ def ids(dests) -> list[int]:
 
 # -- registry -------------------------------------------------------------------------------------------
 def test_registry():
+    from amqpd.exchanges.dedup import DedupExchange
     from amqpd.exchanges.delayed import DelayedMessageExchange
 
     assert REGISTRY == {"direct": DirectExchange, "fanout": FanoutExchange, "topic": TopicExchange,
-                        "headers": HeadersExchange, "x-delayed-message": DelayedMessageExchange}
+                        "headers": HeadersExchange, "x-delayed-message": DelayedMessageExchange,
+                        "x-message-deduplication": DedupExchange}
     for name, cls in REGISTRY.items():
         assert exchange_class(name) is cls
         assert cls.type_name == name
         x = cls("x", durable=True, auto_delete=True, internal=True,
-                arguments={"alternate-exchange": "ae", "x-delayed-type": "topic"})
+                arguments={"alternate-exchange": "ae", "x-delayed-type": "topic", "x-cache-size": 5})
         assert isinstance(x, Exchange) and x.is_exchange
         assert (x.name, x.durable, x.auto_delete, x.internal) == ("x", True, True, True)
         assert x.arguments["alternate-exchange"] == "ae"
