@@ -15,6 +15,7 @@ from typing import Any
 
 from .contents import Contents, scan_ready
 from .counters import CHANNEL_FIELDS, CHURN_FIELDS, channel_counts, exchange_counts, queue_counts
+from .history import Histories
 from .node import GAUGES, gauges
 
 HISTORY = 720  # node samples kept: an hour at the default 5 s interval
@@ -73,6 +74,7 @@ class Sampler:
         self.node = Reading()
         # (timestamp ms, channel totals + queue depth totals) per sample, oldest first
         self.history: deque[tuple[int, tuple[int, ...]]] = deque(maxlen=HISTORY)
+        self.queue_history = Histories(getattr(broker, "store", None))  # per queue, 24 h (history.py)
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -122,6 +124,8 @@ class Sampler:
                 by_vhost[vh.name].append(ch)
                 channels.append(ch)
         node_depth = [0, 0, 0]
+        wall = time.time()
+        histories = self.queue_history
         for name, vh in vhosts.items():
             vh_depth = [0, 0, 0]
             for q in vh.queues.values():
@@ -130,6 +134,7 @@ class Sampler:
                 counts = queue_counts(q) + d
                 track_idle(q, counts)
                 update(q, counts, now)
+                histories.record(q, name, wall, d, q._st_rates, broker.log)
                 vh_depth = [a + b for a, b in zip(vh_depth, d, strict=True)]
             for ex in vh.exchanges.values():
                 update(ex, exchange_counts(ex), now)
@@ -141,6 +146,7 @@ class Sampler:
             update(reading, (*totals, *vh_depth, c.recv_oct + octets[name][0], c.send_oct + octets[name][1]),
                    now)
             node_depth = [a + b for a, b in zip(node_depth, vh_depth, strict=True)]
+        histories.sweep()
         for gone in set(self.vhosts) - set(vhosts):
             del self.vhosts[gone]
         node_totals = stats.node_channel_totals(list(vhosts.values()), channels)

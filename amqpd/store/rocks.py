@@ -20,7 +20,7 @@ from . import StoreWriteError, keys
 from .records import decode_message, encode_message, encode_record, encode_table
 
 COLUMN_FAMILIES = ("meta", "vhosts", "users", "exchanges", "queues", "bindings", "messages", "index", "access",
-                   "parameters", "streams", "delayed", "dedup")
+                   "parameters", "streams", "delayed", "dedup", "history")
 # Every store has had these since format 1; a store without one of them is damaged, not old.
 FIRST_FAMILIES = COLUMN_FAMILIES[:8]
 META_FORMAT = b"format"

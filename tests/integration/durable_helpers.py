@@ -28,7 +28,7 @@ from pamqp import frame as pframe
 from rawclient import FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_METHOD, RawClient, encode_properties
 
 COLUMN_FAMILIES = ["meta", "vhosts", "users", "exchanges", "queues", "bindings", "messages", "index", "access",
-                   "parameters", "streams", "delayed", "dedup"]
+                   "parameters", "streams", "delayed", "dedup", "history"]
 SHUTDOWN_TEXT = "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"
 PERSISTENT = pika.BasicProperties(delivery_mode=2)
 TRANSIENT = pika.BasicProperties(delivery_mode=1)

@@ -4,6 +4,7 @@ get messages (POST .../get) and a queue's bindings, with RabbitMQ 3.10's JSON an
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 
 from aiohttp import web
@@ -12,7 +13,7 @@ from ...auth.permissions import READ
 from ...errors import AMQPError, ReplyCode
 from ...ops.errors import NotFound, OpError
 from ...protocol.properties import PropertyError, decode_properties
-from ...stats import contents, views
+from ...stats import contents, history, views
 from . import listing
 from .app import NotAuthorised, json_response, node_name, object_body, ops, path
 from .connections import conn_name, consumer_json, jsonable
@@ -222,6 +223,20 @@ def _message_json(q: Any, entry: Any, encoding: str, truncate: int | None) -> di
     if q.stream:  # browsing a stream (amqpd): where each record is, and when the stream took it
         out.update({"stream_offset": msg.offset, "stream_timestamp": msg.ts})
     return out
+
+
+@routes_table.get("/api/queues/{vhost}/{name}/history")
+async def queue_history(request: web.Request) -> web.Response:
+    """amqpd: the queue's sampled history (stats/history.py), `range` seconds back (default an hour, at
+    most a day), oldest first: one array per point, in the order of `fields`."""
+    _vh, q = _queue(request)
+    raw = request.query.get("range", "3600")
+    if not raw.isdigit() or not 0 < int(raw) <= 86400:
+        raise OpError("range must be a number of seconds from 1 to 86400")
+    hist = getattr(q, "_history", None)
+    points = hist.series(int(raw), time.time()) if hist is not None else []
+    return json_response({"fields": ["timestamp", *history.FIELDS], "points": [list(p[:-1]) for p in points],
+                          "tracked": hist is not None})
 
 
 @routes_table.post("/api/queues/{vhost}/{name}/get")

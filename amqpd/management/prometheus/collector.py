@@ -286,6 +286,20 @@ class Scrape:
         return 0, int(bool(self.broker.disk_alarm)), int(bool(self.broker.memory_alarm))
 
 
+def age_metric(broker: Any) -> Metric:
+    from ...stats.history import oldest_ready_age
+
+    name, kind, help_text = F.QUEUE_AGE
+    metric = new_metric("amqpd_" + name, kind, help_text, ("vhost", "queue"))
+    now = time.time()
+    for vh in list(broker.ops.vhosts.values()):
+        for q in list(vh.queues.values()):
+            hist = getattr(q, "_history", None)
+            if hist is not None:
+                metric.add_metric([vh.name, q.name], oldest_ready_age(q, hist, now))
+    return metric
+
+
 def stream_metrics(broker: Any) -> Iterator[Metric]:
     rows = []
     for vh in list(broker.ops.vhosts.values()):
@@ -369,6 +383,7 @@ class RabbitCollector:
             metric.add_metric([], getattr(self.broker.store, "write_errors", 0))
             yield metric
             yield from stream_metrics(self.broker)
+            yield age_metric(self.broker)
 
 
 class DetailedCollector:

@@ -208,6 +208,10 @@ STREAMS: tuple[Metric, ...] = (
     ("stream_reader_lag_max", G, "Records between the furthest-behind reader of a stream and its end"),
 )
 
+# amqpd's own, one series per queue with a history (labels vhost, queue), in the default registry
+QUEUE_AGE: Metric = ("queue_oldest_ready_age_seconds", G,
+                     "Age of the oldest ready message of a queue (consumer lag), at the resolution of its history")
+
 OBJECT_TOTALS: tuple[Metric, ...] = (
     ("connections", G, "Connections currently open"),
     ("channels", G, "Channels currently open"),
