@@ -16,10 +16,16 @@ export const QUEUE_ARGS = [
   { label: "Lazy mode", key: "x-queue-mode", type: "string", value: "lazy", options: ["default", "lazy"] },
   { label: "Delivery limit (quorum)", key: "x-delivery-limit", type: "number" },
   { label: "Dead letter strategy (quorum)", key: "x-dead-letter-strategy", type: "string", value: "at-most-once", options: ["at-most-once", "at-least-once"] },
+  { label: "Retry delays (amqpd)", key: "x-retry-delays", type: "json", value: "[1000, 5000, 30000]", hint: "ms before each retry of a rejected message" },
+  { label: "Retry limit (amqpd)", key: "x-retry-limit", type: "number", value: "3" },
+  { label: "Deduplication", key: "x-message-deduplication", type: "boolean", value: "true", hint: "drop a message whose x-deduplication-header is already in the queue" },
 ];
 
 export const EXCHANGE_ARGS = [
   { label: "Alternate exchange", key: "alternate-exchange", type: "string" },
+  { label: "Delayed type", key: "x-delayed-type", type: "string", value: "direct", options: ["direct", "fanout", "topic", "headers"], hint: "for x-delayed-message" },
+  { label: "Cache size", key: "x-cache-size", type: "number", value: "10000", hint: "for x-message-deduplication" },
+  { label: "Cache TTL", key: "x-cache-ttl", type: "number", hint: "ms, for x-message-deduplication" },
 ];
 
 export const BINDING_ARGS = [
@@ -37,6 +43,8 @@ export const POLICY_KEYS = [
   { label: "Queue mode", key: "queue-mode", type: "string", value: "lazy", options: ["default", "lazy"] },
   { label: "Delivery limit", key: "delivery-limit", type: "number" },
   { label: "Alternate exchange", key: "alternate-exchange", type: "string" },
+  { label: "Retry delays (amqpd)", key: "retry-delays", type: "json", value: "[1000, 5000, 30000]" },
+  { label: "Retry limit (amqpd)", key: "retry-limit", type: "number", value: "3" },
 ];
 
 export const OPERATOR_POLICY_KEYS = POLICY_KEYS.filter((k) => ["message-ttl", "expires", "max-length", "max-length-bytes", "delivery-limit", "overflow"].includes(k.key));

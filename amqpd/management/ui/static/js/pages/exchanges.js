@@ -9,7 +9,7 @@ import { bindingsTable, bindForm, exchangeHref } from "../lib/bindings.js";
 import { publishForm } from "../lib/messages.js";
 import { state } from "../lib/state.js";
 
-const TYPES = ["direct", "fanout", "topic", "headers"];
+const TYPES = ["direct", "fanout", "topic", "headers", "x-delayed-message", "x-message-deduplication"];
 
 export function exchangeFeatures(x) {
   const args = { ...(x.arguments || {}) };
@@ -135,6 +135,7 @@ export async function exchangePage(ctx, vhost, routeName) {
       ["Type", x.type], ["Features", h("span", {}, exchangeFeatures(x))],
       ["Arguments", Object.keys(x.arguments || {}).length ? h("code", {}, json(x.arguments)) : "none"],
       ["Policy", x.policy || null],
+      ["Messages delayed", x.messages_delayed === undefined ? undefined : String(x.messages_delayed)],
       ["Rate in", rate(dig(x, "message_stats.publish_in_details.rate"))], ["Rate out", rate(dig(x, "message_stats.publish_out_details.rate"))],
     ]));
     await Promise.all([outgoing.load(), incoming.load()]);

@@ -1,0 +1,43 @@
+"""amqpd's own patterns in the UI: an x-delayed-message exchange declared from the add form (with the
+x-delayed-type helper) shows how many messages it holds back."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import quote
+
+import pika
+from playwright.sync_api import expect
+
+from .test_queues import section  # a <details> panel by its summary, opened
+
+
+def uniq(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def test_delayed_exchange_declared_and_its_waiting_messages_counted(ui, api, pika_params):
+    page = ui.page
+    x = uniq("ui-delayed")
+    ui.go("#/exchanges", "Exchanges")
+    add = section(page, "Add an exchange")
+    add.locator("input[name=name]").fill(x)
+    add.locator("select[name=type]").select_option("x-delayed-message")
+    add.locator("button", has_text="Delayed type").click()
+    add.locator("button[type=submit]").click()
+    expect(add.locator(".alert.ok")).to_contain_text(f"Exchange {x} declared")
+    doc = api.get(f"/api/exchanges/%2F/{quote(x, safe='')}")
+    assert doc["type"] == "x-delayed-message" and doc["arguments"] == {"x-delayed-type": "direct"}
+
+    conn = pika.BlockingConnection(pika_params())
+    ch = conn.channel()
+    for _ in range(3):
+        ch.basic_publish(x, "k", b"later", pika.BasicProperties(headers={"x-delay": 600_000}))
+    conn.close()
+    add.locator(".alert.ok a").click()
+    expect(page.locator("main h1")).to_have_text(x)
+    details = page.locator("section", has=page.locator("h2", has_text="Details"))
+    expect(details.locator("dt", has_text="Messages delayed")).to_have_count(1)
+    expect(details.locator("dd").nth(4)).to_have_text("3")
+    api.call("DELETE", f"/api/exchanges/%2F/{quote(x, safe='')}")
+    ui.assert_clean()
