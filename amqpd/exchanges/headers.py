@@ -34,6 +34,7 @@ _MODES = {
 }
 _MISSING = object()
 _VOID = ("void",)
+_EMPTY = ("list", ())
 # Types whose Python equality is already RabbitMQ's when both sides have the same type: the fast path.
 _SIMPLE = frozenset((str, int, bytes, bool, float))
 
@@ -157,6 +158,8 @@ def _comparable(value: Any, legacy: bool, ts_scale: int) -> Any:
         return ("decimal", *_decimal_parts(value))
     if isinstance(value, datetime.datetime):
         return _timestamp_seconds(value) * ts_scale
+    if isinstance(value, (dict, list, tuple)) and not value:
+        return _EMPTY  # an empty table and an empty array are both [] to Erlang: equal
     if isinstance(value, dict):
         # Nested tables are {Name, Type, Value} lists, unsorted: order and types both count.
         return ("table", tuple((k, _amqp_type(v), _comparable(v, legacy, 1)) for k, v in value.items()))

@@ -546,9 +546,8 @@ def test_headers_reference_agrees_with_rabbitmq_examples():
     assert not ref({"a": {"k": "v"}}, {"a": {"k": bytearray(b"v")}})  # nested: types count
 
 
-@pytest.mark.xfail(strict=True, reason="RabbitMQ 3.10 compares the values with ==, and an empty table and an "
-                   "empty array are both []; amqpd tells them apart (test_headers_routing.py expects that)")
 def test_empty_table_binding_matches_an_empty_array_header_like_rabbitmq():
+    """RabbitMQ 3.10 compares the values with ==, and an empty table and an empty array are both []."""
     args, headers = {"a": {}}, {"a": []}
     assert ref_headers_match(erl_table(wire_table(args)), erl_table(wire_table(headers)))
     x = HeadersExchange("h")
