@@ -49,6 +49,12 @@ export function time(ms) {
   return new Date(ms).toLocaleString();
 }
 
+/** ISO 8601 in UTC with milliseconds, e.g. a stream record's timestamp */
+export function isoTime(ms) {
+  if (ms == null || Number.isNaN(ms)) return "\u2014";
+  return new Date(ms).toISOString();
+}
+
 export function clock(ms = Date.now()) {
   return new Date(ms).toLocaleTimeString();
 }

@@ -1,9 +1,10 @@
-// Messages as the API renders them (POST .../get, GET .../messages), and the publish form.
+// Messages as the API renders them (POST .../get, GET .../messages, a stream's records with their offset and
+// timestamp), and the publish form.
 
 import { h, field, input, select, alertBox, busy, replace, props } from "./dom.js";
 import { post, seg } from "./api.js";
 import { kvEditor } from "./args.js";
-import { bytes, num } from "./format.js";
+import { bytes, num, isoTime } from "./format.js";
 
 export const PAYLOAD_MODES = [["auto", "Text (JSON pretty-printed)"], ["text", "Text as is"], ["base64", "Base64"]];
 
@@ -63,9 +64,14 @@ export function messageCard(msg, index, mode) {
   const propPairs = Object.entries(properties).map(([k, v]) => [k, k === "timestamp" && typeof v === "number"
     ? `${v} (${new Date(v * 1000).toLocaleString()})` : valueText(v)]);
   const headerRows = Object.entries(headers).filter(([k]) => k !== "x-death");
-  return h("article", { class: "message", "aria-label": `Message ${index}` },
+  const record = msg.stream_offset !== undefined; // a stream's record: named by its offset
+  const title = record ? `Offset ${msg.stream_offset}` : `Message ${index}`;
+  return h("article", { class: ["message", record ? "record" : null], "aria-label": title,
+    dataset: record ? { offset: String(msg.stream_offset) } : null },
     h("div", { class: "message-head" },
-      h("strong", {}, `Message ${index}`),
+      h("strong", {}, title),
+      record ? h("span", {}, "Stored: ", h("time", { datetime: isoTime(msg.stream_timestamp), title: `${msg.stream_timestamp} ms` },
+        isoTime(msg.stream_timestamp))) : null,
       h("span", {}, "Exchange: ", h("code", {}, msg.exchange === "" ? "(AMQP default)" : msg.exchange)),
       h("span", {}, "Routing key: ", h("code", {}, msg.routing_key)),
       h("span", {}, bytes(msg.payload_bytes)),
@@ -88,6 +94,23 @@ export function messageList(messages, mode, { browsed = false } = {}) {
     ? `Showing ${num(messages.length)} of ${num(total)} ready message(s). Browsing does not take them: the queue is unchanged.`
     : `Got ${num(messages.length)} message(s).`;
   return h("div", { class: "messages" }, h("p", { class: "muted" }, note), messages.map((m, i) => messageCard(m, i + 1, mode)));
+}
+
+/** A stream's records read from offset `from`; status: the stream's amqpd_stream as last loaded (or null). */
+export function recordList(records, mode, { from, status }) {
+  if (!records.length) {
+    if (status && !status.messages) return alertBox("info", "The stream is empty.");
+    const end = status ? ` The stream's last offset is ${status.last_offset}; new records will appear here with Next page.` : "";
+    return alertBox("info", `No records from offset ${from} on.${end}`);
+  }
+  const first = records[0].stream_offset;
+  const last = records[records.length - 1].stream_offset;
+  const kept = status ? ` The stream keeps ${num(status.messages)} record(s), offsets ${status.first_offset}\u2013${status.last_offset}.` : "";
+  return h("div", { class: "messages" },
+    first > from ? alertBox("info", `Offsets before ${first} are no longer kept (retention): reading from ${first}.`) : null,
+    h("p", { class: "muted range" }, `Offsets ${first}\u2013${last}: ${num(records.length)} record(s).${kept} `
+      + "Browsing reads without consuming: no reader moves and nothing is removed."),
+    records.map((m, i) => messageCard(m, i + 1, mode)));
 }
 
 const STRING_PROPS = [["content_type", "Content type"], ["content_encoding", "Content encoding"], ["correlation_id", "Correlation id"],

@@ -1,14 +1,15 @@
 // One queue: depth and rate charts (polled, kept here for ten minutes), consumers, bindings, browsing
-// without consuming, get, publish, move (dead-letter replay), purge and delete.
+// without consuming, get, publish, move (dead-letter replay), purge and delete. A stream instead shows its
+// offsets, size, retention and readers, and is browsed from any offset; get, move and purge do not apply.
 
 import { h, replace, field, input, select, checkbox, busy, alertBox, errorBox, props, link, confirmAction, toast, stateBadge, datalist, uid, add } from "../lib/dom.js";
 import { get, post, del, seg, qs } from "../lib/api.js";
-import { num, rate, bytes, pct, dig, json } from "../lib/format.js";
+import { num, rate, bytes, pct, dig, json, duration } from "../lib/format.js";
 import { lineChart } from "../lib/chart.js";
 import { tableEl } from "../lib/table.js";
 import { kvEditor } from "../lib/args.js";
 import { bindingsTable, bindForm, exchangeHref } from "../lib/bindings.js";
-import { messageList, publishForm, PAYLOAD_MODES } from "../lib/messages.js";
+import { messageList, recordList, publishForm, PAYLOAD_MODES } from "../lib/messages.js";
 import { queueFeatures } from "./queues.js";
 import { connHref } from "./connections.js";
 
@@ -26,6 +27,88 @@ function consumersTable(q) {
     { label: "Active", render: (c) => `${c.active ? "yes" : "no"} (${c.activity_status})` },
     { label: "Arguments", render: (c) => (Object.keys(c.arguments || {}).length ? h("code", {}, json(c.arguments)) : "") },
   ], q.consumer_details || [], { empty: "No consumers.", caption: "Consumers", rowKey: (c) => c.consumer_tag });
+}
+
+/** "3.0 KiB (3,110 bytes)": the exact count too once it is rounded */
+function sizeText(n) {
+  return n >= 1024 ? `${bytes(n)} (${num(n)} bytes)` : bytes(n);
+}
+
+/** amqpd_stream: offsets, size, segments, retention */
+function streamDetails(q) {
+  const s = q.amqpd_stream;
+  const none = (text) => h("span", { class: "muted" }, text);
+  return props([
+    ["Type", q.type],
+    ["Messages", h("span", { dataset: { stream: "messages" } }, num(s.messages))],
+    ["Size", h("span", { dataset: { stream: "bytes" } }, sizeText(s.bytes))],
+    ["First offset", h("span", { dataset: { stream: "first" } }, String(s.first_offset))],
+    ["Last offset", s.messages ? h("span", { dataset: { stream: "last" } }, String(s.last_offset)) : none("none: the stream is empty")],
+    ["Next offset", String(s.next_offset)],
+    ["Segments", `${num(s.segments)} (each up to ${bytes(s.segment_size_bytes)})`],
+    ["Max length in bytes", s.max_length_bytes == null ? none("unlimited") : sizeText(s.max_length_bytes)],
+    ["Max age", s.max_age_seconds == null ? none("unlimited")
+      : `${duration(s.max_age_seconds * 1000)} (${num(s.max_age_seconds)} s)`],
+    ["Readers", num(s.readers.length)],
+  ]);
+}
+
+function streamReadersTable(s) {
+  return tableEl([
+    { label: "Consumer tag", render: (r) => h("code", {}, r.consumer_tag) },
+    { label: "Reader", render: (r) => (r.reader == null ? h("span", { class: "muted" }, "not tracked") : h("code", {}, r.reader)) },
+    { label: "Next offset", cls: "num", render: (r) => String(r.offset) },
+    { label: "Lag", cls: "num", render: (r) => num(r.lag) },
+    { label: "Filter", render: (r) => (r.filter == null ? h("span", { class: "muted" }, "all records")
+      : r.filter.map((f, i) => [i ? ", " : "", h("code", {}, f)])) },
+  ], s.readers, { empty: "No readers: no consumer reads this stream.", caption: "Stream readers", rowKey: (r) => r.consumer_tag });
+}
+
+function trackedReadersTable(s) {
+  const rows = Object.entries(s.tracked_readers || {}).map(([name, offset]) => ({ name, offset }));
+  return tableEl([
+    { label: "Reader", render: (r) => h("code", {}, r.name) },
+    { label: "Last acknowledged offset", cls: "num", render: (r) => String(r.offset) },
+  ], rows, { empty: "No tracked readers (a consumer with x-stream-reader stores its offset here).", caption: "Tracked readers",
+    rowKey: (r) => r.name });
+}
+
+/** Browse a stream from any offset without consuming; status(): its amqpd_stream as last loaded. */
+function streamBrowseForm(base, status) {
+  const out = h("div", { class: "browse-result" });
+  const offset = input("offset", { type: "number", min: "0", step: "1", required: true });
+  const count = input("count", { type: "number", min: "1", max: "1000", value: "10", required: true });
+  const mode = select("payload_mode", PAYLOAD_MODES, "auto");
+  const nextPage = h("button", { type: "button", disabled: true }, "Next page");
+  let edited = false; // once the offset is typed in (or a page shown), refreshes no longer set it
+  let next = null; // where Next page continues: the last offset shown + 1
+  offset.addEventListener("input", () => { edited = true; });
+  const form = h("form", { class: "browse-form stream-browse" },
+    h("p", { class: "hint" }, "Reads records from an offset without consuming them: no reader moves and nothing is removed."),
+    h("div", { class: "form-grid" }, field("From offset", offset), field("Records", count), field("Show payload as", mode)),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Browse"), nextPage), out);
+  async function show(from) {
+    const encoding = mode.value === "base64" ? "base64" : "auto";
+    const records = await get(`${base}/messages${qs({ offset: from, count: count.value || 10, encoding })}`);
+    edited = true;
+    offset.value = String(from);
+    next = records.length ? records[records.length - 1].stream_offset + 1 : from;
+    replace(out, recordList(records, mode.value, { from, status: status() }));
+  }
+  const run = async (from) => {
+    await busy(form, () => show(from), out);
+    nextPage.disabled = next === null;
+  };
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    run(Number(offset.value));
+  });
+  nextPage.addEventListener("click", () => run(next));
+  return {
+    el: form,
+    /** the default offset: the first one kept, until the user chooses another */
+    setFirst(first) { if (!edited) offset.value = String(first); },
+  };
 }
 
 function browseForm(base, refresh) {
@@ -144,6 +227,12 @@ export async function queuePage(ctx, vhost, name) {
   const features = h("span");
   const errors = h("div");
   const consumersBox = h("div");
+  const kind = h("span", { class: "muted" }, `queue in virtual host ${vhost}`);
+  const streamBox = h("div");
+  const readersBox = h("div");
+  const trackedBox = h("div");
+  let streamStatus = null; // amqpd_stream as last loaded
+  const streamBrowse = streamBrowseForm(base, () => streamStatus);
   let gone = false;
   const refresh = () => ctx.refresh();
   const bindings = bindingsTable(ctx, { source: () => get(`${base}/bindings`, { signal: ctx.signal }), show: "source" });
@@ -163,8 +252,11 @@ export async function queuePage(ctx, vhost, name) {
   const ifEmpty = checkbox("if_empty", false);
   const ifUnused = checkbox("if_unused", false);
   const deleteOut = h("div");
+  const deleteConditions = h("div", { class: "actions", hidden: true }, field("Only if empty", ifEmpty), field("Only if unused", ifUnused));
+  const streamDeleteHint = h("p", { class: "hint", hidden: true },
+    "Deleting a stream removes its records and readers' offsets; as in RabbitMQ, if-empty and if-unused do not apply to streams.");
   const deleteForm = h("form", { class: "delete-form" },
-    h("div", { class: "actions" }, field("Only if empty", ifEmpty), field("Only if unused", ifUnused)),
+    deleteConditions, streamDeleteHint,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "danger" }, "Delete queue")), deleteOut);
   deleteForm.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -185,27 +277,45 @@ export async function queuePage(ctx, vhost, name) {
   const publish = publishForm({ vhost, exchange: "", fixedRoutingKey: name });
   publish.addEventListener("published", refresh);
 
+  // shown once the first load tells the queue's type: a stream's, or the ones that only apply to other queues
+  const streamSection = h("section", { class: "panel stream", "aria-labelledby": "q-stream", hidden: true },
+    h("h2", { id: "q-stream" }, "Stream"),
+    h("div", { class: "grid" }, streamBox,
+      h("div", {}, h("h3", {}, "Readers"), readersBox, h("h3", {}, "Tracked readers"), trackedBox)));
+  const streamBrowsePanel = h("details", { class: "panel", open: true, id: "stream-browse", hidden: true },
+    h("summary", {}, "Browse the stream"), streamBrowse.el);
+  const browsePanel = h("details", { class: "panel", open: true, id: "browse", hidden: true },
+    h("summary", {}, "Browse messages"), browseForm(base, refresh));
+  const getPanel = h("details", { class: "panel", id: "get", hidden: true }, h("summary", {}, "Get messages"), getForm(base, refresh));
+  const movePanel = h("details", { class: "panel", id: "move", hidden: true },
+    h("summary", {}, "Move messages"), moveForm(ctx, vhost, name, base, refresh));
+  const purgeBlock = h("div", { class: "purge", hidden: true },
+    h("h3", {}, "Purge"), h("p", { class: "hint" }, "Removes every ready message; unacknowledged ones stay with their consumers."),
+    h("div", { class: "actions" }, purgeButton), purgeOut);
+  const purgeDeleteSummary = h("summary", {}, "Purge or delete");
+  const classicOnly = [browsePanel, getPanel, movePanel, purgeBlock, deleteConditions];
+  const streamOnly = [streamSection, streamBrowsePanel, streamDeleteHint];
+
   add(ctx.main, 
     h("div", { class: "crumbs" }, link("#/queues", "Queues"), ` / ${vhost}`),
-    h("div", { class: "page-head" }, h("h1", {}, name), h("span", { class: "muted" }, `queue in virtual host ${vhost}`), features),
+    h("div", { class: "page-head" }, h("h1", {}, name), kind, features),
     errors,
     counts,
+    streamSection,
     h("div", { class: "grid" },
       h("section", { class: "panel", "aria-labelledby": "q-depth" }, h("h2", { id: "q-depth" }, "Depth"), depth.el),
       h("section", { class: "panel", "aria-labelledby": "q-rates" }, h("h2", { id: "q-rates" }, "Rates"), rates.el)),
-    h("details", { class: "panel", open: true, id: "browse" }, h("summary", {}, "Browse messages"), browseForm(base, refresh)),
+    browsePanel,
+    streamBrowsePanel,
     h("div", { class: "grid" },
       h("section", { class: "panel", "aria-labelledby": "q-details" }, h("h2", { id: "q-details" }, "Details"), summary),
       h("section", { class: "panel", "aria-labelledby": "q-consumers" }, h("h2", { id: "q-consumers" }, "Consumers"), consumersBox)),
     h("section", { class: "panel", "aria-labelledby": "q-bindings" }, h("h2", { id: "q-bindings" }, "Bindings"), bindings.el,
       h("details", {}, h("summary", {}, "Add a binding to this queue"), bindForm(ctx, { vhost, fixed: { queue: name }, onDone: () => bindings.load() }))),
     h("details", { class: "panel", id: "publish" }, h("summary", {}, "Publish a message"), publish),
-    h("details", { class: "panel", id: "get" }, h("summary", {}, "Get messages"), getForm(base, refresh)),
-    h("details", { class: "panel", id: "move" }, h("summary", {}, "Move messages"), moveForm(ctx, vhost, name, base, refresh)),
-    h("details", { class: "panel", id: "purge-delete" }, h("summary", {}, "Purge or delete"),
-      h("h3", {}, "Purge"), h("p", { class: "hint" }, "Removes every ready message; unacknowledged ones stay with their consumers."),
-      h("div", { class: "actions" }, purgeButton), purgeOut,
-      h("h3", {}, "Delete"), deleteForm));
+    getPanel,
+    movePanel,
+    h("details", { class: "panel", id: "purge-delete" }, purgeDeleteSummary, purgeBlock, h("h3", {}, "Delete"), deleteForm));
 
   async function load() {
     if (gone) return;
@@ -220,11 +330,31 @@ export async function queuePage(ctx, vhost, name) {
     }
     replace(errors);
     replace(features, queueFeatures(q));
-    replace(counts,
-      h("div", { class: "card" }, h("span", { class: "label" }, "Ready"), h("span", { class: "value", dataset: { count: "ready" } }, num(q.messages_ready))),
-      h("div", { class: "card" }, h("span", { class: "label" }, "Unacked"), h("span", { class: "value", dataset: { count: "unacked" } }, num(q.messages_unacknowledged))),
-      h("div", { class: "card" }, h("span", { class: "label" }, "Total"), h("span", { class: "value", dataset: { count: "total" } }, num(q.messages))),
-      h("div", { class: "card" }, h("span", { class: "label" }, "Consumers"), h("span", { class: "value" }, num(q.consumers))));
+    const stream = q.type === "stream" && !!q.amqpd_stream;
+    for (const el of classicOnly) el.hidden = stream;
+    for (const el of streamOnly) el.hidden = !stream;
+    purgeDeleteSummary.textContent = stream ? "Delete" : "Purge or delete";
+    kind.textContent = `${stream ? "stream" : "queue"} in virtual host ${vhost}`;
+    ctx.title(`${stream ? "Stream" : "Queue"} ${name}`);
+    if (stream) {
+      const s = q.amqpd_stream;
+      streamStatus = s;
+      streamBrowse.setFirst(s.first_offset);
+      replace(streamBox, streamDetails(q));
+      replace(readersBox, streamReadersTable(s));
+      replace(trackedBox, trackedReadersTable(s));
+      replace(counts,
+        h("div", { class: "card" }, h("span", { class: "label" }, "Messages"), h("span", { class: "value", dataset: { count: "messages" } }, num(s.messages))),
+        h("div", { class: "card" }, h("span", { class: "label" }, "Size"), h("span", { class: "value", dataset: { count: "bytes" } }, bytes(s.bytes))),
+        h("div", { class: "card" }, h("span", { class: "label" }, "Readers"), h("span", { class: "value" }, num(s.readers.length))),
+        h("div", { class: "card" }, h("span", { class: "label" }, "Consumers"), h("span", { class: "value" }, num(q.consumers))));
+    } else {
+      replace(counts,
+        h("div", { class: "card" }, h("span", { class: "label" }, "Ready"), h("span", { class: "value", dataset: { count: "ready" } }, num(q.messages_ready))),
+        h("div", { class: "card" }, h("span", { class: "label" }, "Unacked"), h("span", { class: "value", dataset: { count: "unacked" } }, num(q.messages_unacknowledged))),
+        h("div", { class: "card" }, h("span", { class: "label" }, "Total"), h("span", { class: "value", dataset: { count: "total" } }, num(q.messages))),
+        h("div", { class: "card" }, h("span", { class: "label" }, "Consumers"), h("span", { class: "value" }, num(q.consumers))));
+    }
     const now = Date.now();
     const v = { messages_ready: q.messages_ready, messages_unacknowledged: q.messages_unacknowledged };
     for (const k of RATE_KEYS) v[k] = dig(q, `message_stats.${k}_details.rate`) ?? 0;
@@ -238,8 +368,9 @@ export async function queuePage(ctx, vhost, name) {
       ["Exclusive", q.exclusive ? (q.owner_pid_details ? link(connHref(q.owner_pid_details.name), q.owner_pid_details.name) : "yes") : "no"],
       ["Arguments", Object.keys(q.arguments || {}).length ? h("code", {}, json(q.arguments)) : "none"],
       ["Policy", q.policy || null], ["Operator policy", q.operator_policy || null], ["Effective definition", policy],
-      ["Ready bytes", bytes(q.message_bytes_ready)], ["Total bytes", bytes(q.message_bytes)],
-      ["Consumer utilisation", q.consumers ? pct(q.consumer_utilisation) : "\u2014"],
+      // a stream's size is in its own section; RabbitMQ reports no utilisation for one
+      ["Ready bytes", stream ? undefined : bytes(q.message_bytes_ready)], ["Total bytes", stream ? undefined : bytes(q.message_bytes)],
+      ["Consumer utilisation", stream ? undefined : q.consumers ? pct(q.consumer_utilisation) : "\u2014"],
       ["Dead letters to", q.arguments && q.arguments["x-dead-letter-exchange"] !== undefined
         ? link(exchangeHref(vhost, q.arguments["x-dead-letter-exchange"]), q.arguments["x-dead-letter-exchange"] || "(AMQP default)") : null],
     ]));

@@ -38,15 +38,16 @@ export function queueFeatures(q) {
 function addQueueForm(onDone) {
   const out = h("div");
   const vhost = select("vhost", state.vhosts, state.vhost || state.vhosts[0]);
-  const type = select("queue_type", [["classic", "Classic"], ["quorum", "Quorum"]], "classic");
+  const type = select("queue_type", [["classic", "Classic"], ["quorum", "Quorum"], ["stream", "Stream"]], "classic");
   const name = input("name", { required: true });
   const durable = checkbox("durable", true);
   const autoDelete = checkbox("auto_delete", false);
   const args = kvEditor({ legend: "Arguments", noun: "queue-argument", helpers: QUEUE_ARGS });
   type.addEventListener("change", () => {
-    // a quorum queue is always durable and never auto-delete
-    if (type.value === "quorum") { durable.checked = true; autoDelete.checked = false; }
-    durable.disabled = autoDelete.disabled = type.value === "quorum";
+    // a quorum queue or a stream is always durable and never auto-delete
+    const replicated = type.value === "quorum" || type.value === "stream";
+    if (replicated) { durable.checked = true; autoDelete.checked = false; }
+    durable.disabled = autoDelete.disabled = replicated;
   });
   const form = h("form", { class: "add-queue" },
     h("div", { class: "form-grid" }, field("Virtual host", vhost), field("Type", type), field("Name", name)),
@@ -57,7 +58,7 @@ function addQueueForm(onDone) {
     e.preventDefault();
     busy(form, async () => {
       const argsValue = args.value();
-      if (type.value === "quorum") argsValue["x-queue-type"] = "quorum";
+      if (type.value !== "classic") argsValue["x-queue-type"] = type.value;
       await put(`/api/queues/${seg(vhost.value)}/${seg(name.value)}`, { durable: durable.checked, auto_delete: autoDelete.checked, arguments: argsValue });
       replace(out, alertBox("ok", h("span", {}, "Queue ", link(queueHref(vhost.value, name.value), name.value), " declared.")));
       name.value = "";
