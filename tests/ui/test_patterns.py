@@ -3,6 +3,8 @@ x-delayed-type helper) shows how many messages it holds back."""
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
 from urllib.parse import quote
 
@@ -40,4 +42,27 @@ def test_delayed_exchange_declared_and_its_waiting_messages_counted(ui, api, pik
     expect(details.locator("dt", has_text="Messages delayed")).to_have_count(1)
     expect(details.locator("dd").nth(4)).to_have_text("3")
     api.call("DELETE", f"/api/exchanges/%2F/{quote(x, safe='')}")
+    ui.assert_clean()
+
+
+def test_queue_history_charts_show_the_consumer_lag(ui, api, pika_params):
+    """The queue page draws the broker's history (GET .../history): depth and the age of the oldest ready
+    message, for the range chosen."""
+    page = ui.page
+    queue = uniq("ui-lag")
+    conn = pika.BlockingConnection(pika_params())
+    ch = conn.channel()
+    ch.queue_declare(queue, auto_delete=False)
+    for _ in range(4):
+        ch.basic_publish("", queue, b"waiting")
+    conn.close()
+    time.sleep(2.5)  # five samples at 500 ms: the head has been waiting about two seconds
+    ui.go(f"#/queues/%2F/{quote(queue, safe='')}", queue)
+    lag = page.locator("section", has=page.locator("h2", has_text="Consumer lag"))
+    expect(lag.locator(".legend .value")).to_have_text(re.compile(r"^[1-9]\d*s$|^\d+m \d+s$"))
+    depth = page.locator("section", has=page.locator("h2", has_text="Depth"))
+    expect(depth.locator(".legend .value").first).to_have_text("4")
+    page.locator("select[name=history_range]").select_option("86400")
+    expect(depth.locator(".chart-x span").first).to_have_text("24 h ago")
+    api.call("DELETE", f"/api/queues/%2F/{quote(queue, safe='')}")
     ui.assert_clean()

@@ -222,6 +222,16 @@ export async function queuePage(ctx, vhost, name) {
     series: [{ key: "messages_ready", label: "Ready" }, { key: "messages_unacknowledged", label: "Unacked" }] });
   const rates = lineChart({ title: "Message rates, per second", format: rate, windowMs: WINDOW_MS,
     series: [{ key: "publish", label: "Publish" }, { key: "deliver_get", label: "Deliver / get" }, { key: "ack", label: "Ack" }, { key: "redeliver", label: "Redeliver" }] });
+  // the broker keeps each queue's history for a day (GET .../history): the charts show it for the range
+  // chosen; without one (more queues than the broker tracks) they fall back to what this page sampled
+  const age = lineChart({ title: "Oldest ready message, seconds", format: (v) => duration(v * 1000), axisFormat: (v) => `${Math.round(v)} s`,
+    windowMs: WINDOW_MS, series: [{ key: "age", label: "Oldest ready" }] });
+  const range = select("history_range", [["600", "Last 10 minutes"], ["3600", "Last hour"], ["86400", "Last 24 hours"]], "600",
+    { "aria-label": "History range" });
+  range.addEventListener("change", () => {
+    for (const chart of [depth, rates, age]) chart.setWindow(Number(range.value) * 1000);
+    ctx.refresh();
+  });
   const summary = h("div");
   const counts = h("div", { class: "cards", "aria-label": "Message counts" });
   const features = h("span");
@@ -302,9 +312,11 @@ export async function queuePage(ctx, vhost, name) {
     errors,
     counts,
     streamSection,
+    h("div", { class: "actions" }, field("History", range)),
     h("div", { class: "grid" },
       h("section", { class: "panel", "aria-labelledby": "q-depth" }, h("h2", { id: "q-depth" }, "Depth"), depth.el),
-      h("section", { class: "panel", "aria-labelledby": "q-rates" }, h("h2", { id: "q-rates" }, "Rates"), rates.el)),
+      h("section", { class: "panel", "aria-labelledby": "q-rates" }, h("h2", { id: "q-rates" }, "Rates"), rates.el),
+      h("section", { class: "panel", "aria-labelledby": "q-age" }, h("h2", { id: "q-age" }, "Consumer lag"), age.el)),
     browsePanel,
     streamBrowsePanel,
     h("div", { class: "grid" },
@@ -360,8 +372,22 @@ export async function queuePage(ctx, vhost, name) {
     for (const k of RATE_KEYS) v[k] = dig(q, `message_stats.${k}_details.rate`) ?? 0;
     history.push({ t: now, v });
     while (history.length && history[0].t < now - WINDOW_MS) history.shift();
-    depth.update(history, now);
-    rates.update(history, now);
+    let points = history;
+    try {
+      const kept = await get(`${base}/history${qs({ range: range.value })}`, { signal: ctx.signal });
+      if (kept.tracked && kept.points.length) {
+        const at = Object.fromEntries(kept.fields.map((f, i) => [f, i]));
+        points = kept.points.map((p) => ({ t: p[at.timestamp] * 1000, v: {
+          messages_ready: p[at.messages_ready], messages_unacknowledged: p[at.messages_unacknowledged],
+          publish: p[at.publish_rate], deliver_get: p[at.deliver_rate], ack: p[at.ack_rate], redeliver: null,
+          age: p[at.oldest_ready_age] } }));
+      }
+    } catch (err) {
+      if (err.name === "AbortError") return;
+    }
+    depth.update(points, now);
+    rates.update(points, now);
+    age.update(points, now);
     const policy = q.effective_policy_definition && Object.keys(q.effective_policy_definition).length ? json(q.effective_policy_definition) : null;
     replace(summary, props([
       ["Type", q.type], ["State", stateBadge(q.state)], ["Durable", q.durable ? "yes" : "no"], ["Auto-delete", q.auto_delete ? "yes" : "no"],
