@@ -287,6 +287,8 @@ class Checker:
                 qargs.validate_exchange_args(name, vhost, ex["arguments"])
                 vh = self.ops.vhosts.get(vhost)
                 existing = vh.exchanges.get(name) if vh is not None else None
+                if existing is None:  # the type's own argument checks (x-delayed-type, x-cache-size)
+                    exchange_class(type_)(name, arguments=ex["arguments"])
                 if existing is not None:
                     rn = ("exchange", name, vhost)
                     qargs.assert_flag_equivalent(*rn, "type", existing.type_name, type_)
@@ -333,6 +335,11 @@ class Checker:
             raise BadRequest(f"{at}: declared twice in the file with different properties")
         seen[key] = item
 
+    def _args_of(self, vhost: str, name: str) -> dict[str, Any]:
+        vh = self.ops.vhosts.get(vhost)
+        ex = vh.exchanges.get(name) if vh is not None else None
+        return dict(ex.arguments) if ex is not None else {}
+
     def _exchange_type(self, vhost: str, name: str) -> str | None:
         if name in SYSTEM_EXCHANGES:
             return SYSTEM_EXCHANGES[name]
@@ -363,7 +370,9 @@ class Checker:
             if not found:
                 raise BadRequest(f"{at}: field 'destination': no {kind} '{dest}' in the broker or the file")
             try:
-                exchange_class(stype)(source).validate_binding(rk, arguments)
+                declared = self.exchanges.get((vhost, source))
+                exchange_class(stype)(source, arguments=declared["arguments"] if declared else self._args_of(
+                    vhost, source)).validate_binding(rk, arguments)
             except AMQPError as exc:
                 raise self._fail(at, exc) from None
             self.plan.bindings.append({"vhost": vhost, "source": source, "kind": kind, "destination": dest,

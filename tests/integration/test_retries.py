@@ -110,7 +110,8 @@ def test_a_waiting_retry_survives_kill_9(tmp_path):
     try:
         c = pika.BlockingConnection(b.pika_params())
         ch = c.channel()
-        ch.queue_declare("durable-work", durable=True, arguments={"x-retry-delays": [1500]})
+        # long enough that a slow restart (a loaded CI machine) does not reach it
+        ch.queue_declare("durable-work", durable=True, arguments={"x-retry-delays": [6000]})
         ch.confirm_delivery()
         ch.basic_publish("", "durable-work", b"again", pika.BasicProperties(delivery_mode=2))
         assert len(reject_all(ch, "durable-work", 1)) == 1
@@ -121,7 +122,8 @@ def test_a_waiting_retry_survives_kill_9(tmp_path):
         c = pika.BlockingConnection(b.pika_params())
         ch = c.channel()
         assert ch.queue_declare("durable-work", passive=True).method.message_count == 0
-        deadline = time.monotonic() + 5
+        assert Api(b.http_port).get("/queues/%2F/durable-work").body["amqpd_retrying"] == 1
+        deadline = time.monotonic() + 10
         got = None
         while got is None and time.monotonic() < deadline:
             got = ch.basic_get("durable-work", auto_ack=True)[2]
