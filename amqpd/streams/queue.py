@@ -49,6 +49,7 @@ class StreamQueue(Queue):
         super().__init__(vhost, name, durable, exclusive_owner, auto_delete, arguments)
         self.store = None  # records go through the log, not the classic message store
         self.readers: dict[int, Reader] = {}
+        self._turn = 0  # the reader a dispatch pass starts with goes round
 
     def __repr__(self) -> str:
         return f"<StreamQueue {self.name!r}>"
@@ -113,14 +114,22 @@ class StreamQueue(Queue):
             self._loop.call_soon(self.dispatch)
 
     def dispatch(self) -> None:
+        """Each reader gets an equal share of the pass, and the pass starts with a different reader each
+        time: readers that get credit back quickly cannot keep the others waiting."""
         self._scheduled = False
         log = self.log
         end = log.committed
-        budget = DISPATCH_BATCH
-        for reader in list(self.readers.values()):
+        readers = list(self.readers.values())
+        if not readers:
+            return
+        self._turn = turn = (self._turn + 1) % len(readers)
+        share = max(DISPATCH_BATCH // len(readers), 64)
+        more = False
+        for reader in readers[turn:] + readers[:turn]:
             consumer = reader.consumer
             can_take, deliver, buffer = consumer.can_take, consumer.deliver, reader.buffer
             filters = reader.filters
+            budget = share
             while budget and reader.position < end and can_take():
                 if not buffer:
                     if reader.position < log.first_offset:  # behind retention: the first kept offset
@@ -136,7 +145,9 @@ class StreamQueue(Queue):
                 entry = StreamEntry(rec, rec.offset, self)
                 entry.reader = reader
                 deliver(entry)
-        if not budget:
+            if not budget:
+                more = True
+        if more:
             self.schedule_dispatch()
 
     def start_offset(self, spec: Any) -> int:

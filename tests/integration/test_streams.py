@@ -326,3 +326,32 @@ def test_api_cli_and_browse_show_the_stream(amqpd, conn):
                                                                        "committed_offset", "first_offset"], r
     r = amqpctl("-q", "list_queues", "name", "type", conf=conf_of(amqpd))
     assert "shown\tstream" in r.out
+
+
+def test_readers_share_the_dispatch_fairly(amqpd, conn):
+    """Readers that get their credit back at once must not keep the others waiting: each gets a share of
+    every dispatch pass, and the pass starts with a different reader each time. Measured at the byte level
+    by the order the broker sends deliveries in (a client library would reorder them by channel)."""
+    from rawclient import FRAME_METHOD, RawClient
+
+    ch = conn.channel()
+    declare(ch, "fair")
+    ch.confirm_delivery()
+    for i in range(5_000):
+        ch.basic_publish("", "fair", b"%d" % i)
+    order: list[int] = []
+    with RawClient(amqpd.host, amqpd.port) as c:
+        for n in range(1, 11):
+            c.open_channel(n)
+            c.rpc(n, commands.Basic.Qos(prefetch_count=2000), commands.Basic.QosOk)
+        for n in range(1, 11):  # all at once: waiting for one consume-ok would skip the others' deliveries
+            c.send_method(n, commands.Basic.Consume(queue="fair", arguments={"x-stream-offset": "first"}))
+        while len(order) < 10_000:  # the first fifth of what the ten will read
+            f = c.read_frame(timeout=10)
+            if f.type == FRAME_METHOD and isinstance(f.method, commands.Basic.Deliver):
+                order.append(f.channel)
+                if f.method.delivery_tag % 100 == 0:  # credit back quickly, as a busy consumer does
+                    c.send_method(f.channel, commands.Basic.Ack(delivery_tag=f.method.delivery_tag, multiple=True))
+    counts = [order.count(n) for n in range(1, 11)]
+    # unfair, the first readers would take every pass and the last would not have started yet
+    assert min(counts) > 10_000 / 20, counts
