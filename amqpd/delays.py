@@ -25,6 +25,7 @@ _KEY = struct.Struct(">QQ")  # due (ms since the epoch), sequence
 _HEAD = struct.Struct(">BIB")  # flags, delay (ms), vhost name length
 PERSISTENT, DURABLE, QUEUE = 1, 2, 4  # flags: a persistent message, a durable target, a queue (a retry)
 ROUTE_BATCH = 512  # messages routed per loop turn at most
+_MAX_WAIT = 4294967295  # ms: the longest delay
 END = b"\xff" * 16
 
 
@@ -40,6 +41,9 @@ class Delays:
         self.next_due: int | None = None  # ms
         self._timer: Any = None
         self._timer_due = 0
+        # targets deleted while messages waited for them: (kind, vhost, name) -> when (ms). What was
+        # delayed before is dropped when due, even if something of that name was declared since.
+        self.gone: dict[tuple[int, str, str], int] = {}
         self._routed: set[bytes] = set()  # routed, their removal not yet on disk: not to route twice
         self._routed_in: list[tuple[int, bytes]] = []
 
@@ -70,6 +74,15 @@ class Delays:
         counts[(vhost_name, name)] = counts.get((vhost_name, name), 0) + 1
         if self.next_due is None or due < self.next_due:
             self.next_due = due
+
+    def forget(self, kind: int, vhost: str, name: str) -> None:
+        """A delayed exchange (kind 0) or a queue (QUEUE) was deleted: what waits for it goes with it."""
+        counts = self.queue_counts if kind == QUEUE else self.counts
+        if counts.pop((vhost, name), None):
+            now = int(time.time() * 1000)
+            self.gone[(kind, vhost, name)] = now
+            if len(self.gone) > 1000:  # nothing waits longer than the longest delay
+                self.gone = {k: t for k, t in self.gone.items() if t > now - _MAX_WAIT}
 
     def count(self, vhost: str, exchange: str) -> int:
         return self.counts.get((vhost, exchange), 0)
@@ -136,6 +149,9 @@ class Delays:
         batch = self.store.delete("delayed", key)
         self._routed.add(key)
         self._routed_in.append((batch, key))
+        deleted = self.gone.get((flags & QUEUE, vhost, name)) if self.gone else None
+        if deleted is not None and _KEY.unpack(key)[0] - delay <= deleted:
+            return  # delayed for a target that has been deleted since (and maybe declared again)
         counts = self.queue_counts if flags & QUEUE else self.counts
         left = counts.get((vhost, name), 1) - 1
         if left > 0:

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from . import args as qargs
+from .delays import QUEUE as QUEUE_TARGET
 from .errors import ChannelError, ConnectionError, ReplyCode
 from .exchanges import Binding, Exchange, exchange_class
 from .exchanges.default import DefaultExchange
@@ -166,6 +167,8 @@ class VHost:
         self._remove_bindings_to(ex)
         if ex.durable:
             self.store.delete_exchange(self.name, ex)
+        if self.delays is not None and getattr(ex, "delays_messages", False):
+            self.delays.forget(0, self.name, ex.name)
 
     # -- bindings ---------------------------------------------------------------------------------
     def bind(self, source: Exchange, destination: Any, routing_key: str, arguments: dict[str, Any]) -> None:
@@ -283,4 +286,6 @@ class VHost:
             q.exclusive_owner.exclusive_queues.discard(q)
         if q.durable and q.exclusive_owner is None:
             self.store.delete_queue(q)
+        if self.delays is not None:  # its retries waiting in the schedule
+            self.delays.forget(QUEUE_TARGET, self.name, q.name)
         return count

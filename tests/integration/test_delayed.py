@@ -139,6 +139,18 @@ def test_api_counts_waiting_messages_and_lists_the_type(amqpd, ch):
     assert api.get("/exchanges/%2F/counted").status == 404
 
 
+def test_what_a_deleted_exchange_delayed_goes_with_it(amqpd, ch):
+    setup(ch, "reborn")
+    ch.basic_publish("reborn", "k", b"old", pika.BasicProperties(headers={"x-delay": 300}))
+    ch.exchange_delete("reborn")
+    setup(ch, "reborn")  # the same name again, bound to the same queue
+    assert Api(amqpd.http_port).get("/exchanges/%2F/reborn").body["messages_delayed"] == 0
+    ch.basic_publish("reborn", "k", b"new", pika.BasicProperties(headers={"x-delay": 300}))
+    time.sleep(0.6)
+    got = collect(ch, "reborn-q", 2, timeout=1.0)
+    assert [b for b, _, _ in got] == [b"new"]
+
+
 def test_persistent_delayed_messages_survive_kill_9(tmp_path):
     b = start_amqpd(tmp_path, conf="heartbeat = 0\n")
     try:
