@@ -223,6 +223,7 @@ class Connection(asyncio.Protocol):
         if self.stall_timer is not None:
             self.stall_timer.cancel()
         self.broker.connections.discard(self)
+        self.broker.closed_connections += 1  # their objects hold reference cycles (memory.py collects them)
         if self.vhost is not None:  # its octets stay in the vhost's totals
             self.stats.connection_closed += 1
             self.vhost.counters.recv_oct += self.recv_oct

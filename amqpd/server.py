@@ -41,6 +41,7 @@ class Broker:
         self.management: Any = None  # the HTTP API server (management/), when enabled
         self.prometheus: Any = None  # the Prometheus exposition (management/prometheus/), when enabled
         self.started = False  # every listener bound, definitions loaded (amqpctl await_startup, check_running)
+        self.closed_connections = 0  # since the last full garbage collection (memory.py)
 
 
     def set_memory_alarm(self, on: bool) -> None:
