@@ -68,7 +68,8 @@ def session_frames(queue: str) -> list[bytes]:
         m(spec.Connection.TuneOk(channel_max=2047, frame_max=131072, heartbeat=0), 0),
         m(spec.Connection.Open(virtual_host="/"), 0),
         m(spec.Channel.Open(), 1),
-        m(spec.Queue.Declare(queue=queue, auto_delete=True, arguments={"x-max-length": 10}), 1),
+        # exclusive (the same length as auto-delete alone): gone with the connection on any broker
+        m(spec.Queue.Declare(queue=queue, exclusive=True, auto_delete=True, arguments={"x-max-length": 10}), 1),
         m(spec.Basic.Publish(exchange="", routing_key=queue), 1),
         m(pamqp_header.ContentHeader(0, len(body), spec.Basic.Properties(headers={"k": "v"}, delivery_mode=1)), 1),
         m(ContentBody(body), 1),
