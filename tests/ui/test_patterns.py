@@ -41,6 +41,7 @@ def test_delayed_exchange_declared_and_its_waiting_messages_counted(ui, api, pik
     details = page.locator("section", has=page.locator("h2", has_text="Details"))
     expect(details.locator("dt", has_text="Messages delayed")).to_have_count(1)
     expect(details.locator("dd").nth(4)).to_have_text("3")
+    ui.go("#/exchanges", "Exchanges")  # leave first: the page polls the exchange and would see it go (404)
     api.call("DELETE", f"/api/exchanges/%2F/{quote(x, safe='')}")
     ui.assert_clean()
 
@@ -64,5 +65,6 @@ def test_queue_history_charts_show_the_consumer_lag(ui, api, pika_params):
     expect(depth.locator(".legend .value").first).to_have_text("4")
     page.locator("select[name=history_range]").select_option("86400")
     expect(depth.locator(".chart-x span").first).to_have_text("24 h ago")
+    ui.go("#/queues", "Queues")  # leave first: the page polls the queue and would see it go (404)
     api.call("DELETE", f"/api/queues/%2F/{quote(queue, safe='')}")
     ui.assert_clean()
