@@ -97,6 +97,7 @@ class Queue:
         self.page_threshold = getattr(vhost, "page_threshold", 0)
         # -- arguments, read once (args.py validated them) --
         self.quorum = args.get("x-queue-type") == "quorum"
+        self.queue_type = "stream" if self.stream else "quorum" if self.quorum else "classic"
         self.max_priority = None if self.quorum else _int_arg(args, "x-max-priority")
         self._use(queue_settings(args, None, None))
         self.single_active = args.get("x-single-active-consumer") is True
@@ -118,10 +119,6 @@ class Queue:
     def __repr__(self) -> str:
         return f"<Queue {self.name!r}>"
 
-    @property
-    def queue_type(self) -> str:
-        return "stream" if self.stream else "quorum" if self.quorum else "classic"
-
     # -- settings: arguments + policies (amqpd/policy.py) --------------------------------------------------
     def _use(self, settings: QueueSettings) -> None:
         self.settings = settings
@@ -135,7 +132,7 @@ class Queue:
         self.delivery_limit = settings.delivery_limit if self.quorum else None
         self._limited = self.max_length is not None or self.max_bytes is not None
         self.retries = "x-retry-delays" in self.arguments or "retry-delays" in settings.effective_definition
-        if self.arguments.get("x-message-deduplication") is True and getattr(self, "dedup", None) is None:
+        if self.arguments.get("x-message-deduplication") is True and self.dedup is None:
             self.dedup = QueueDedup()  # amqpd/dedup.py: names of the messages it holds
         self._rejects = self._limited and self.overflow != "drop-head"
         self._drops_head = self._limited and self.overflow == "drop-head"
@@ -450,10 +447,9 @@ class Queue:
         self._drop(entry)
 
     def reject(self, entries: list[QEntry]) -> None:
-        """Rejected or nacked without requeue: gone, and dead-lettered (reason rejected) if configured."""
+        """Rejected or nacked without requeue: retried later if x-retry-delays says so (amqpd/retry.py, which
+        copies them before their content is released), else gone, and dead-lettered if configured."""
         self.unacked -= len(entries)
-        # x-retry-delays: back into the queue later, until the limit (amqpd/retry.py); the copies are
-        # made before the originals' content is released
         left = retry.retry(self, entries) if self.retries else entries
         for entry in entries:
             self._drop(entry)
