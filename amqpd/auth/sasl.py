@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pamqp import decode
+from ..protocol.fieldtable import read_table
 
 
 class SASLError(ValueError):
@@ -20,7 +20,7 @@ def parse_response(mechanism: str, response: bytes | str) -> tuple[str, str]:
     if mechanism == "AMQPLAIN":
         # A field table without its 4-byte length prefix.
         try:
-            _, table = decode.field_table(len(raw).to_bytes(4, "big") + raw)
+            table = read_table(raw, 0, len(raw))
         except ValueError as exc:
             raise SASLError("malformed AMQPLAIN response") from exc
         login, password = table.get("LOGIN"), table.get("PASSWORD")

@@ -139,8 +139,9 @@ class Channel:
                 if cid == 10:
                     raise ConnectionError(ReplyCode.COMMAND_INVALID,
                                           f"connection method {method.name} on channel {self.id}", cid, mid)
-                raise ConnectionError(ReplyCode.NOT_IMPLEMENTED, f"method {method.name} is not implemented",
-                                      cid, mid)
+                # what is left are the server's own methods (deliver, declare-ok, ...): rabbit_channel's
+                # catch-all. For the content-carrying ones RabbitMQ first waits for a content header.
+                raise ConnectionError(ReplyCode.COMMAND_INVALID, "unimplemented method", cid, mid)
             try:
                 handler(self, method)
             except (ChannelError, ConnectionError) as exc:

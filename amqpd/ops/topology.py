@@ -32,6 +32,9 @@ class TopologyOps:
                       auto_delete: bool = False, arguments: dict[str, Any] | None = None, passive: bool = False,
                       conn: Any = None, access: Any = None) -> Queue:
         arguments = arguments or {}
+        # RabbitMQ 3.10 makes every exclusive queue transient, so redeclaring one with another durable
+        # flag is no inequivalence (it lives no longer than its connection either way)
+        durable = durable and not exclusive
         if passive:
             # rabbit_channel makes no permission check for a passive declare
             return vh.declare_queue(name, conn, True, durable, exclusive, auto_delete, arguments)

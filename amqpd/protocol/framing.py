@@ -109,7 +109,8 @@ class FrameBuffer:
             if data[end] != FRAME_END:
                 self.error = frame_error(ftype, data[pos + 7 : end], f"{{invalid_frame_end_marker,{data[end]}}}")
                 return frames
-            if ftype not in valid:
+            if ftype not in valid or (ftype == FRAME_HEARTBEAT and end > pos + 7):
+                # rabbit_command_assembler:analyze_frame knows a heartbeat only with an empty payload
                 self.error = frame_error(ftype, data[pos + 7 : end], "unknown_frame")
                 return frames
             append((ftype, channel, data[pos + 7 : end]))

@@ -1,4 +1,5 @@
-"""Method frame codec: pamqp for every method, a hand-tuned path for the three hottest frames.
+"""Method frame codec: pamqp's method classes, decoded in one pass (fieldtable.read_fields); a hand-tuned
+path for the three hottest frames.
 
 basic.publish (in), basic.deliver (out) and content header/body frames (out) are built or parsed here
 by hand because they run once per message; tests/unit/test_codec.py proves them byte-identical to
@@ -12,7 +13,9 @@ import struct
 from pamqp import base, commands
 from pamqp import frame as pamqp_frame
 
+from ..args import Long
 from ..errors import ConnectionError, ReplyCode
+from .fieldtable import TableDepthError, read_fields
 from .framing import FRAME_BODY, FRAME_END_BYTE, FRAME_HEADER, FRAME_METHOD, erl_binary, frame_error
 
 PUBLISH_INDEX = commands.Basic.Publish.index  # 0x003C0028
@@ -60,43 +63,14 @@ def decode_publish(payload: bytes) -> Publish:
     return Publish(exchange, routing_key, bool(bits & 1), bool(bits & 2), bytes(payload[6:pos]))
 
 
-# Sizes of fixed-width AMQP argument types; strings and tables are length-prefixed.
-_FIXED = {"octet": 1, "short": 2, "long": 4, "longlong": 8, "timestamp": 8}
-_ARG_TYPES: dict[type, tuple[str, ...]] = {}
+_LAYOUTS: dict[type, tuple[tuple[str, str], ...]] = {}
 
 
-def _arg_types(cls: type) -> tuple[str, ...]:
-    types = _ARG_TYPES.get(cls)
-    if types is None:
-        types = _ARG_TYPES[cls] = tuple(cls.amqp_type(a) for a in cls.__slots__)
-    return types
-
-
-def _check_lengths(cls: type, payload: bytes) -> None:
-    """pamqp slices strings without checking they fit the frame; walk the layout once to refuse
-    a method whose arguments are cut short (RabbitMQ answers 501 'cannot decode')."""
-    pos, end, in_bits = 4, len(payload), False
-    for t in _arg_types(cls):
-        if t == "bit":
-            if not in_bits:
-                pos += 1
-                in_bits = True
-            continue
-        in_bits = False
-        if t in _FIXED:
-            pos += _FIXED[t]
-        elif t == "shortstr":
-            if pos >= end:
-                raise IndexError("short string past end of frame")
-            pos += 1 + payload[pos]
-        else:  # longstr, table
-            if pos + 4 > end:
-                raise IndexError("long string past end of frame")
-            pos += 4 + _u32(payload, pos)[0]
-        if pos > end:
-            raise IndexError("argument past end of frame")
-    if pos != end:
-        raise IndexError("method frame longer than its arguments")
+def _layout(cls: type) -> tuple[tuple[str, str], ...]:
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        layout = _LAYOUTS[cls] = tuple((a, cls.amqp_type(a)) for a in cls.__slots__)
+    return layout
 
 
 def decode_method(payload: bytes) -> base.Frame | Publish:
@@ -113,37 +87,18 @@ def decode_method(payload: bytes) -> base.Frame | Publish:
             raise ConnectionError(
                 ReplyCode.COMMAND_INVALID, f"unknown method {class_id}.{method_id}", class_id, method_id
             )
-        _check_lengths(cls, payload)
         method = cls()
-        method.unmarshal(payload[4:])
-        if index == DECLARE_INDEX and method.arguments:
-            _mark_longs(method.arguments, payload, 8 + payload[6])
+        # queue.declare's arguments keep the 'l' type: RabbitMQ names it in its texts ("{unacceptable_type,long}")
+        if read_fields(method, _layout(cls), payload, 4, Long if index == DECLARE_INDEX else None) != len(payload):
+            raise IndexError("method frame longer than its arguments")
         return method
     except ConnectionError:
         raise
+    except TableDepthError as exc:
+        raise ConnectionError(ReplyCode.SYNTAX_ERROR, str(exc), class_id, method_id) from exc
     except (struct.error, ValueError, IndexError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise ConnectionError(ReplyCode.FRAME_ERROR, f"cannot decode {erl_binary(payload[4:], as_string=False)}",
                               class_id, method_id) from exc
-
-
-def _mark_longs(arguments: dict, payload: bytes, pos: int) -> None:
-    """queue.declare's arguments as RabbitMQ names their types in its texts ("{unacceptable_type,long}"):
-    pamqp decodes 'l' and 'I' alike, so the 'l' ones are found in the table and marked."""
-    from pamqp import decode
-
-    from ..args import Long
-
-    end = pos + 4 + _u32(payload, pos)[0]
-    pos += 4
-    while pos < end:
-        n = payload[pos]
-        key = payload[pos + 1 : pos + 1 + n].decode("utf-8", "replace")
-        pos += 1 + n
-        tag = payload[pos : pos + 1]
-        consumed, value = decode.embedded_value(payload[pos:end])
-        pos += consumed
-        if tag == b"l" and isinstance(arguments.get(key), int):
-            arguments[key] = Long(arguments[key])
 
 
 def class_method(method: object) -> tuple[int, int]:

@@ -2,7 +2,7 @@
 
 The encoded properties are forwarded to consumers verbatim (byte-exact, and no re-encoding per
 message), so the broker only needs to *find* delivery_mode, priority, expiration, user_id and the
-headers table. Walking the flag word costs a handful of integer ops; full decoding through pamqp
+headers table. Walking the flag word costs a handful of integer ops; full decoding (fieldtable.py)
 happens only when something needs the headers as values (headers exchange, CC/BCC, dead-lettering).
 """
 
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import struct
 
-from pamqp import commands, decode
+from pamqp import commands
+
+from .fieldtable import TableDepthError, read_fields, read_table
 
 _u16 = struct.Struct(">H").unpack_from
 _u32 = struct.Struct(">I").unpack_from
@@ -157,22 +159,27 @@ def decode_headers(payload: bytes, span: tuple[int, int] | None) -> dict | None:
     if span is None:
         return None
     try:
-        return decode.field_table(payload[span[0] : span[1]])[1]
-    except (ValueError, UnicodeDecodeError, KeyError) as exc:
-        raise PropertyError(f"malformed headers table: {exc}") from exc
-    except RecursionError:
+        return read_table(payload, span[0] + 4, span[1])
+    except TableDepthError:
         raise PropertyError("headers table nested too deeply") from None
+    except (ValueError, UnicodeDecodeError, IndexError) as exc:
+        raise PropertyError(f"malformed headers table: {exc}") from exc
+
+
+_PROPERTY_LAYOUT = tuple((name, getattr(commands.Basic.Properties, "_" + name))
+                         for name in commands.Basic.Properties.__slots__)
+_PROPERTY_FLAG = commands.Basic.Properties.flags
 
 
 def decode_properties(payload: bytes) -> commands.Basic.Properties:
-    """Full decode through pamqp, for the rare paths that rewrite properties."""
+    """Every property decoded, for the rare paths that rewrite them."""
     props = commands.Basic.Properties()
     flags = _u16(payload, 12)[0]
     try:
-        props.unmarshal(flags, payload[14:])
-    except RecursionError:  # pamqp decodes nested tables recursively; a client chooses the depth
+        read_fields(props, tuple(f for f in _PROPERTY_LAYOUT if flags & _PROPERTY_FLAG[f[0]]), payload, 14)
+    except TableDepthError:
         raise PropertyError("headers table nested too deeply") from None
-    except (ValueError, KeyError, IndexError, struct.error) as exc:
+    except (ValueError, IndexError, struct.error) as exc:
         # parse_header only walked the lengths: a table or a string inside can still be malformed
         raise PropertyError(f"malformed content header properties: {exc}") from exc
     return props

@@ -8,7 +8,9 @@ import json
 import struct
 from typing import Any
 
-from pamqp import decode, encode
+from pamqp import encode
+
+from ..protocol.fieldtable import field_table
 
 RECORD_VERSION = 1
 
@@ -18,7 +20,7 @@ def encode_table(table: dict[str, Any] | None) -> str:
 
 
 def decode_table(text: str) -> dict[str, Any]:
-    return decode.field_table(base64.b64decode(text))[1]
+    return field_table(base64.b64decode(text))[1]
 
 
 def encode_record(kind: str, **fields: Any) -> bytes:

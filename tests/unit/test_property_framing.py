@@ -32,7 +32,7 @@ from pamqp import body, commands, header, heartbeat
 from pamqp import frame as pamqp_frame
 
 from amqpd.errors import ConnectionError, ReplyCode
-from amqpd.protocol.framing import FrameBuffer, frame
+from amqpd.protocol.framing import FrameBuffer, erl_binary, frame
 from amqpd.protocol.methods import Publish, decode_method
 from amqpd.protocol.properties import PropertyError, decode_headers, decode_properties, parse_header
 
@@ -180,8 +180,8 @@ def test_oversize_frame_is_refused_from_its_7_byte_header(frame_max, before, dat
 @settings(max_examples=100, **SETTINGS)
 @given(frame_max=st.integers(1, 4096), data=st.data())
 def test_payload_up_to_frame_max_is_accepted(frame_max, data):
-    size = data.draw(st.one_of(st.just(frame_max), st.integers(0, frame_max)), "size")
     ftype = data.draw(st.sampled_from(VALID_TYPES), "ftype")
+    size = 0 if ftype == 8 else data.draw(st.one_of(st.just(frame_max), st.integers(0, frame_max)), "size")
     raw = frame(ftype, 1, bytes(size))
     fb = FrameBuffer(frame_max=frame_max)
     out = []
@@ -217,6 +217,20 @@ def test_unknown_frame_type_is_a_frame_error(before, ftype, payload, data):
         got.extend(fb.feed(chunk))
     assert got == [triple(r) for r in before]
     assert_frame_error(fb.error, f"type {ftype},", "unknown_frame")
+
+
+@settings(max_examples=50, **SETTINGS)
+@given(before=st.lists(raw_frames(), max_size=3), channel=channels, payload=st.binary(min_size=1, max_size=40),
+       data=st.data())
+def test_heartbeat_with_a_payload_is_an_unknown_frame(before, channel, payload, data):
+    """RabbitMQ's analyze_frame knows a heartbeat only with an empty payload: 501 on any channel."""
+    fb = FrameBuffer(frame_max=0)
+    got = []
+    for chunk in chunked(data.draw, b"".join(before) + frame(8, channel, payload) + frame(8, 0, b"")):
+        got.extend(fb.feed(chunk))
+    assert got == [triple(r) for r in before]
+    which = "all" if len(payload) <= 16 else "first 16"
+    assert_frame_error(fb.error, f"type 8, {which} octets = {erl_binary(payload[:16])}:", "unknown_frame")
 
 
 # ---------------------------------------------------------------------------------------------- garbage
