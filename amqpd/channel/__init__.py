@@ -289,7 +289,8 @@ class Channel:
             return
         self._route_and_enqueue(pub, ex, msg)
 
-    def _route_and_enqueue(self, pub: Publish, ex: Any, msg: Message) -> None:
+    def _route_and_enqueue(self, pub: Publish, ex: Any, msg: Message) -> bool:
+        """Route and enqueue; in confirm or tx mode, whether the store must sync before the promise."""
         if self.confirm:
             self.publish_seq += 1
         keys: Any = pub.routing_key
@@ -326,14 +327,16 @@ class Channel:
                                                     exchange=pub.exchange, routing_key=pub.routing_key), msg)
         else:
             self.n_drop += 1
-        if self.confirm:
-            seq = self.publish_seq
+        if self.confirm or self.tx:
             # Written to the store in the batch being filled (a persistent message, or any message a
-            # stream appended): confirm only after that batch's sync.
-            stored = msg.id or any(q.stream for q in queues) or (
-                not queues and self.vhost.delays is not None and self.vhost.delays.last is msg)  # delayed
-            batch = self.vhost.store.batch_no if stored and not rejected else 0
-            self._confirm(seq, batch, rejected)
+            # stream appended): confirm (or commit) only after that batch's sync.
+            stored = bool(msg.id or any(q.stream for q in queues) or (
+                not queues and self.vhost.delays is not None and self.vhost.delays.last is msg))  # delayed
+            if self.confirm:
+                self._confirm(self.publish_seq, self.vhost.store.batch_no if stored and not rejected else 0,
+                              rejected)
+            return stored
+        return False
 
     def _direct_reply(self, pub: Publish, msg: Message) -> bool:
         """An otherwise unroutable message may be a direct reply-to reply (default exchange only)."""

@@ -35,8 +35,7 @@ def tx_commit(ch: Channel, m: commands.Tx.Commit) -> None:
     for pub, msg in publishes:
         ex = ch.vhost.exchanges.get(pub.exchange)
         if ex is not None:
-            ch._route_and_enqueue(pub, ex, msg)
-            stored = stored or bool(msg.id)
+            stored = ch._route_and_enqueue(pub, ex, msg) or stored
     for tag, entry, consumer, requeue in acks:
         ch.settle([(tag, entry, consumer)], requeue)
     if stored:
