@@ -30,9 +30,9 @@ class ParameterOps:
             p = pol.make_policy(vhost, name, pattern, definition, priority, apply_to, operator)
         except pol.PolicyError as exc:
             raise BadRequest(str(exc)) from None
-        (vh.operator_policies if operator else vh.policies)[name] = p
         value = {"pattern": pattern, "definition": definition, "priority": priority, "apply-to": apply_to}
         self._save_parameter("operator_policy" if operator else "policy", vhost, name, value)
+        (vh.operator_policies if operator else vh.policies)[name] = p
         self.log.info("operator policy set" if operator else "policy set", vhost=vhost, policy=name,
                       pattern=pattern, apply_to=apply_to, priority=priority)
         self.reapply_policies(vh)
@@ -43,8 +43,8 @@ class ParameterOps:
         table = vh.operator_policies if operator else vh.policies
         if name not in table:
             raise NotFound(f"no policy '{name}' in vhost '{vhost}'")
-        del table[name]
         self.records.delete(("parameter", "operator_policy" if operator else "policy", vhost, name))
+        del table[name]
         self.log.info("policy cleared", vhost=vhost, policy=name, operator=operator)
         self.reapply_policies(vh)
 
@@ -91,12 +91,12 @@ class ParameterOps:
     def set_global_parameter(self, name: str, value: Any) -> None:
         if not isinstance(name, str) or not name:
             raise BadRequest("global parameter name must be a non-empty string")
-        self.global_parameters[name] = value
         self.records.save(("global_parameter", name), {"name": name, "value": value})
+        self.global_parameters[name] = value
         self.log.info("global parameter set", name=name)
 
     def clear_global_parameter(self, name: str) -> None:
         if name not in self.global_parameters:  # a parameter set to JSON null exists too
             raise NotFound(f"no global parameter '{name}'")
-        del self.global_parameters[name]
         self.records.delete(("global_parameter", name))
+        del self.global_parameters[name]

@@ -18,6 +18,9 @@ FAMILIES = {
 
 
 class Records:
+    """Callers save or delete a record before they change memory: a write the store refuses
+    (StoreWriteError) then leaves the broker as it was, as the answer (500, exit 70) says."""
+
     def __init__(self, store: Any) -> None:
         self.store = store
         self.ids: dict[tuple, int] = {}
@@ -31,9 +34,10 @@ class Records:
         self.store.put_record(cf, rid, json.dumps(doc, separators=(",", ":")).encode())
 
     def delete(self, identity: tuple) -> None:
-        rid = self.ids.pop(identity, None)
+        rid = self.ids.get(identity)
         if rid is not None:
             self.store.delete_record(FAMILIES[identity[0]], rid)
+            del self.ids[identity]
 
     def load(self, cf: str) -> list[dict[str, Any]]:
         """Every record of a column family, registering their ids. Records written by the first store

@@ -59,8 +59,8 @@ class UserOps:
         user_limits = check_limits(limits or {}, USER_LIMITS, "user-limits")
         existed = name in self.users
         user = User(name, password_hash, algorithm, tag_list, user_limits)
-        self.users[name] = user
         self._save_user(user)
+        self.users[name] = user
         self.log.info("user updated" if existed else "user created", user=name, tags=tag_list)
         return user
 
@@ -72,8 +72,8 @@ class UserOps:
         for conn in list(self.connections):
             if conn.user == name and conn.vhost is not None:
                 conn.close(ReplyCode.CONNECTION_FORCED, f"user '{name}' is deleted")
-        del self.users[name]
         self.records.delete(("user", name))
+        del self.users[name]
         for user, vhost in list(self.access.permissions):
             if user == name:
                 self.clear_permissions(user, vhost)
@@ -86,14 +86,16 @@ class UserOps:
         user = self.users.get(name)
         if user is None:
             raise BadRequest(["no_such_user", name])
-        user.limits = {**user.limits, **check_limits(limits, USER_LIMITS, "user-limits")}
-        self._save_user(user)
+        new = {**user.limits, **check_limits(limits, USER_LIMITS, "user-limits")}
+        self.records.save(("user", name), {**user.to_json(), "limits": new})
+        user.limits = new
         self.log.info("user limits set", user=name, limits=user.limits)
 
     def clear_user_limit(self, name: str, limit: str | None = None) -> None:
         user = self.user(name)
-        user.limits = {} if limit is None else {k: v for k, v in user.limits.items() if k != limit}
-        self._save_user(user)
+        new = {} if limit is None else {k: v for k, v in user.limits.items() if k != limit}
+        self.records.save(("user", name), {**user.to_json(), "limits": new})
+        user.limits = new
 
     # -- permissions ------------------------------------------------------------------------------
     def set_permissions(self, user: str, vhost: str, configure: str, write: str, read: str) -> Permission:
@@ -107,15 +109,16 @@ class UserOps:
             perm = Permission(user, vhost, configure, write, read)
         except PermissionError_ as exc:
             raise BadRequest(str(exc)) from None
-        self.access.permissions[(user, vhost)] = perm
         self.records.save(("permission", user, vhost), perm.to_json())
+        self.access.permissions[(user, vhost)] = perm
         self.access.changed()
         self.log.info("permissions set", user=user, vhost=vhost, configure=configure, write=write, read=read)
         return perm
 
     def clear_permissions(self, user: str, vhost: str) -> None:
-        if self.access.permissions.pop((user, vhost), None) is not None:
+        if (user, vhost) in self.access.permissions:
             self.records.delete(("permission", user, vhost))
+            del self.access.permissions[(user, vhost)]
             self.access.changed()
             self.log.info("permissions cleared", user=user, vhost=vhost)
 
@@ -130,8 +133,8 @@ class UserOps:
             tp = TopicPermission(user, vhost, exchange, write, read)
         except PermissionError_ as exc:
             raise BadRequest(str(exc)) from None
-        self.access.topic.setdefault((user, vhost), {})[exchange] = tp
         self.records.save(("topic_permission", user, vhost, exchange), tp.to_json())
+        self.access.topic.setdefault((user, vhost), {})[exchange] = tp
         self.access.changed()
         self.log.info("topic permissions set", user=user, vhost=vhost, exchange=exchange, write=write, read=read)
         return tp
@@ -139,8 +142,9 @@ class UserOps:
     def clear_topic_permissions(self, user: str, vhost: str, exchange: str | None = None) -> None:
         per_exchange = self.access.topic.get((user, vhost), {})
         for name in [exchange] if exchange is not None else list(per_exchange):
-            if per_exchange.pop(name, None) is not None:
+            if name in per_exchange:
                 self.records.delete(("topic_permission", user, vhost, name))
+                del per_exchange[name]
         if not per_exchange:
             self.access.topic.pop((user, vhost), None)
         self.access.changed()

@@ -74,6 +74,7 @@ class VhostOps:
             raise BadRequest("vhost name must be a non-empty string")
         if default_queue_type not in (None, "classic", "quorum", "stream"):
             raise BadRequest(f"unknown default queue type '{default_queue_type}'")
+        self._save_vhost(name, description, list(tags or []), default_queue_type)
         vh = self.vhosts.get(name)
         if vh is None:
             vh = VHost(name, self.store, description, tags, default_queue_type, delays=self.delays)
@@ -82,7 +83,6 @@ class VhostOps:
             self.log.info("vhost created", vhost=name)
         else:
             vh.description, vh.tags, vh.default_queue_type = description, list(tags or []), default_queue_type
-        self._save_vhost(vh)
         return vh
 
     def set_vhost_tracing(self, name: str, on: bool) -> None:
@@ -93,12 +93,13 @@ class VhostOps:
             vh.tracing = on
             self.log.info("tracing " + ("on" if on else "off"), vhost=name)
 
-    def _save_vhost(self, vh: VHost) -> None:
-        self.records.save(("vhost", vh.name), {"name": vh.name, "description": vh.description, "tags": vh.tags,
-                                               "default_queue_type": vh.default_queue_type})
+    def _save_vhost(self, name: str, description: str, tags: list[str], default_queue_type: str | None) -> None:
+        self.records.save(("vhost", name), {"name": name, "description": description, "tags": tags,
+                                            "default_queue_type": default_queue_type})
 
     def delete_vhost(self, name: str) -> None:
         vh = self.vhost(name)
+        self.records.delete(("vhost", name))  # first: a refused write leaves the vhost whole
         # Clients go first: their exclusive queues and unacked messages go with them.
         for conn in list(self.connections):
             if conn.vhost is vh:
@@ -111,7 +112,6 @@ class VhostOps:
         del self.vhosts[name]
         self.stats.vhost_gone(vh, [ch for c in self.connections if c.vhost is vh  # type: ignore[attr-defined]
                                    for ch in c.channels.values()])
-        self.records.delete(("vhost", name))
         for user, vhost in list(self.access.permissions):
             if vhost == name:
                 self.clear_permissions(user, name)  # type: ignore[attr-defined]
@@ -124,18 +124,17 @@ class VhostOps:
 
     def set_vhost_limits(self, name: str, limits: dict[str, Any]) -> None:
         vh = self.existing_vhost(name)
-        vh.limits = check_limits(limits, VHOST_LIMITS, "limits")
-        self._save_parameter("vhost-limits", name, "limits", dict(vh.limits))  # type: ignore[attr-defined]
+        new = check_limits(limits, VHOST_LIMITS, "limits")
+        self._save_parameter("vhost-limits", name, "limits", dict(new))  # type: ignore[attr-defined]
+        vh.limits = new
         self.log.info("vhost limits set", vhost=name, limits=vh.limits)
 
     def clear_vhost_limit(self, name: str, limit: str | None = None) -> None:
         vh = self.vhost(name)
-        if limit is None:
-            vh.limits = {}
-        else:
-            vh.limits.pop(limit, None)
-        if vh.limits:
-            self._save_parameter("vhost-limits", name, "limits", dict(vh.limits))  # type: ignore[attr-defined]
+        new = {} if limit is None else {k: v for k, v in vh.limits.items() if k != limit}
+        if new:
+            self._save_parameter("vhost-limits", name, "limits", dict(new))  # type: ignore[attr-defined]
         else:
             self.records.delete(("parameter", "vhost-limits", name, "limits"))
+        vh.limits = new
         self.log.info("vhost limits cleared", vhost=name, limit=limit or "all")

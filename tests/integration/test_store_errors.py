@@ -130,6 +130,7 @@ def test_full_disk_nacks_alarms_refuses_declares_and_recovers(tmp_path, tmpfs):
             conn.channel().queue_declare("never-saved", passive=True)
         assert exc.value.reply_code == 404
         close_quietly(conn)
+        _ops_refused_leave_everything_as_it_was(b)
 
         # space comes back: the store is reopened, the alarm clears, confirms are acks again
         os.remove(filler)
@@ -153,6 +154,38 @@ def test_read_only_data_dir_refuses_to_start(tmp_path, tmpfs):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1, r
     assert "cannot start" in r.stdout + r.stderr and "Read-only file system" in r.stdout + r.stderr, r
+
+
+def _ops_refused_leave_everything_as_it_was(b) -> None:
+    """Users, permissions, vhosts, policies and parameters are saved before they take effect: a change
+    the store refuses is answered 500 and is not in effect (nor half in effect) afterwards."""
+    api = Api(b.http_port)
+    def state() -> dict:
+        got = {path: api.get(path).body for path in ("/users", "/permissions", "/policies", "/global-parameters",
+                                                     "/vhost-limits")}
+        got["/vhosts"] = [(v["name"], v["description"], v["tags"]) for v in api.get("/vhosts").body]  # no stats
+        return got
+
+    before = state()
+    for method, path, body in (
+            ("PUT", "/users/newcomer", {"password": "p", "tags": ""}),
+            ("DELETE", "/users/guest", None),
+            ("PUT", "/users/guest", {"password": "changed", "tags": ""}),
+            ("PUT", "/vhosts/fresh", None),
+            ("DELETE", "/vhosts/%2F", None),
+            ("PUT", "/permissions/%2F/guest", {"configure": "", "write": "", "read": ""}),
+            ("DELETE", "/permissions/%2F/guest", None),
+            ("PUT", "/policies/%2F/p1", {"pattern": ".*", "definition": {"max-length": 1}}),
+            ("PUT", "/global-parameters/gp", {"name": "gp", "value": 1}),
+            ("PUT", "/vhost-limits/%2F/max-queues", {"value": 1})):
+        reply = api.call(method, path, body)
+        assert reply.status == 500, (method, path, reply.status, reply.body)
+        assert "store write failed" in str(reply.body), reply.body
+    assert state() == before
+    # guest still logs in with its old password and still may declare
+    conn = pika.BlockingConnection(b.pika_params())
+    conn.channel().queue_declare("", exclusive=True)
+    close_quietly(conn)
 
 
 def test_file_size_limit_nacks_and_loses_nothing_confirmed(tmp_path):
