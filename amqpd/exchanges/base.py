@@ -37,6 +37,8 @@ def freeze(value: Any) -> Any:
         return ("x", bytes(value))
     if isinstance(value, bool):
         return ("t", value)
+    if isinstance(value, float):  # 1.0 == 1 in Python; on the wire (and to RabbitMQ) they differ
+        return ("d", value)
     if isinstance(value, Decimal):
         return ("D", str(value))
     return value

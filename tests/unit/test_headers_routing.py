@@ -274,3 +274,13 @@ def test_exchange_destination():
     e.is_exchange = True
     x.bind(Binding("h", e, "", {"k": "v"}))
     assert list(x.route("", lambda: {"k": "v"})) == [e]
+
+
+def test_binding_identity_tells_a_float_from_an_int_of_the_same_value():
+    """{"a": 1} and {"a": 1.0} are two bindings in RabbitMQ (long vs double), one key each here too."""
+    ex = HeadersExchange("h")
+    dest = Dest("q")
+    assert ex.bind(Binding("h", dest, "", {"x-match": "any", "a": 1}))
+    assert ex.bind(Binding("h", dest, "", {"x-match": "any", "a": 1.0}))
+    assert not ex.bind(Binding("h", dest, "", {"x-match": "any", "a": 1}))
+    assert Binding("h", dest, "", {"a": True}).key != Binding("h", dest, "", {"a": 1}).key
