@@ -20,7 +20,7 @@ import time
 from collections import deque
 from typing import Any, Protocol
 
-from . import deadletter, flow, retry
+from . import deadletter, flow, paging, retry
 from .dedup import QueueDedup
 from .message import Message, PagedMessage, QEntry
 from .policy import QueueSettings, queue_settings
@@ -29,9 +29,6 @@ from .ready import FifoReady, PriorityReady, ReturnsFirstReady
 # Deliveries per dispatch pass before yielding to the loop, so a no-ack consumer cannot make one pass
 # buffer an unbounded amount of output before the transport gets to push back.
 DISPATCH_BATCH = 2048
-# Under memory pressure (vm_memory_high_watermark_paging_ratio) a queue keeps this many ready messages'
-# content in memory, the next ones to deliver, and pages the rest's out to the store.
-PAGE_KEEP = 1000
 
 
 class ConsumerLike(Protocol):
@@ -64,6 +61,7 @@ class Queue:
     is_exchange = False
     stream = False  # streams/queue.py: an append-only log instead of ready/unacked messages
     dedup: QueueDedup | None = None  # x-message-deduplication
+    paged_past = paging.UNKNOWN  # bytes ahead from which every ready message's content is paged (paging.py)
 
     def __init__(self, vhost: Any, name: str, durable: bool = False, exclusive_owner: Any = None,
                  auto_delete: bool = False, arguments: dict[str, Any] | None = None) -> None:
@@ -186,8 +184,8 @@ class Queue:
             self.store.add_message(self, entry)
             if self.page_threshold and depth > self.page_threshold:
                 entry.msg = PagedMessage.from_message(self.store, msg)
-        if depth > PAGE_KEEP and self.vhost.paging:
-            self._page(entry)
+        if self.vhost.paging and depth > paging.KEEP_MIN and ready.bytes - msg.body_size >= self.vhost.page_keep:
+            self._page(entry)  # past the head's byte budget (paging.py)
         if depth > flow.QUEUE_HIGH and self.consumers:
             self.throttling = True
         if self.consumers and not self._scheduled:
@@ -225,7 +223,7 @@ class Queue:
                 return entry
         ready.append(entry)
         depth = len(ready)
-        if depth > PAGE_KEEP and self.vhost.paging:
+        if self.vhost.paging and depth > paging.KEEP_MIN and ready.bytes - msg.body_size >= self.vhost.page_keep:
             self._page(entry)
         if depth > flow.QUEUE_HIGH and self.consumers:
             self.throttling = True
@@ -235,21 +233,7 @@ class Queue:
         self.schedule_dispatch()
         return entry
 
-    # -- paging (memory pressure) -------------------------------------------------------------------
-    def page_out(self, budget: int) -> int:
-        """Page out the content of ready messages beyond the first PAGE_KEEP, at most `budget` of them;
-        returns how many were paged."""
-        if len(self.ready) <= PAGE_KEEP:
-            return 0
-        done = 0
-        for i, entry in enumerate(self.ready):
-            if i >= PAGE_KEEP and not isinstance(entry.msg, PagedMessage):
-                self._page(entry)
-                done += 1
-                if done >= budget:
-                    break
-        return done
-
+    # -- paging (memory pressure: paging.py) --------------------------------------------------------
     def _page(self, entry: QEntry) -> None:
         msg = entry.msg
         if isinstance(msg, PagedMessage):
@@ -502,6 +486,7 @@ class Queue:
                 self.ready.requeue(entries)
         else:
             self.ready.requeue(entries)
+        self.paged_past = paging.UNKNOWN  # content back in front of paged messages
         if self.store is not None:
             self.store.mark_redelivered(self, entries)
         if self._drops_head:

@@ -58,6 +58,7 @@ class VHost:
         self.page_threshold = getattr(store, "page_threshold", 0)
         # Memory is above the paging ratio: long queues keep only their heads' content in memory.
         self.paging = False
+        self.page_keep = 0  # while paging: bytes of content each queue keeps in memory (paging.py sets it)
         self.log = get_logger(vhost=name)
         self.logged_dl_cycles: set[tuple] = set()  # dead-letter cycles are logged once each
         self.counters = VhostCounters()  # what closed channels counted, dead-lettering, queue churn
