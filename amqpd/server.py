@@ -16,11 +16,11 @@ from .disk import DiskMonitor
 from .errors import ReplyCode
 from .fdlimit import FdWatch, raise_nofile_limit
 from .log import get_logger
-from .memory import MemoryMonitor
+from .memory import MemoryMonitor, memory_limit
 from .ops import Operations, OpError
 from .stats.sampler import Sampler
 from .store import Store
-from .store.rocks import RocksStore, StoreError
+from .store.rocks import RocksStore, StoreError, memtable_budget
 
 
 class Broker:
@@ -173,7 +173,7 @@ async def start_prometheus(broker: Broker, log: Any) -> Any:
 
 
 def open_store(config: Config, log: Any) -> RocksStore:
-    store = RocksStore(config.data_dir, log)
+    store = RocksStore(config.data_dir, log, memtable_budget(memory_limit(config)))
     store.page_threshold = config.queue_index_threshold
     return store
 

@@ -29,14 +29,21 @@ FORMAT_FILE = "FORMAT"
 
 
 # All memtables together stay under this: RocksDB's default (64 MiB per column family, two each) would
-# otherwise let a large backlog hold hundreds of MiB of RSS in write buffers.
+# otherwise let a large backlog hold hundreds of MiB of RSS in write buffers. Under a small memory
+# watermark it is an eighth of the watermark instead (memtable_budget): paging writes content through
+# the memtables, and a fixed 64 MiB would be half of a 128 MiB watermark.
 MEMTABLE_BUDGET = 64 * 1024 * 1024
+MEMTABLE_MIN = 8 * 1024 * 1024
 
 
-def _options() -> Options:
+def memtable_budget(memory_limit: int) -> int:
+    return max(MEMTABLE_MIN, min(MEMTABLE_BUDGET, memory_limit // 8))
+
+
+def _options(budget: int = MEMTABLE_BUDGET) -> Options:
     opts = Options(raw_mode=True)
-    opts.set_db_write_buffer_size(MEMTABLE_BUDGET)
-    opts.set_write_buffer_size(16 * 1024 * 1024)
+    opts.set_db_write_buffer_size(budget)
+    opts.set_write_buffer_size(budget // 4)
     return opts
 
 
@@ -55,8 +62,9 @@ class StoreError(Exception):
 
 
 class RocksStore:
-    def __init__(self, data_dir: Path, log: Any) -> None:
+    def __init__(self, data_dir: Path, log: Any, memtables: int = MEMTABLE_BUDGET) -> None:
         self.log = log
+        self.memtables = memtables
         self._sync = WriteOptions()
         self._sync.sync = True
         self.path = Path(data_dir) / "rocksdb"
@@ -64,7 +72,7 @@ class RocksStore:
         self.path.mkdir(parents=True, exist_ok=True)
         fresh = self._check_marker()
         if not fresh:
-            self._verify_read_only({name: _options() for name in COLUMN_FAMILIES})
+            self._verify_read_only({name: _options(memtables) for name in COLUMN_FAMILIES})
         try:
             self._open(fresh)
         except Exception as exc:  # rocksdict raises plain Exception with RocksDB's status text
@@ -114,11 +122,11 @@ class RocksStore:
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="amqpd-store")
 
     def _open(self, create: bool, read_only: bool = False) -> None:
-        opts = _options()
+        opts = _options(self.memtables)
         opts.create_if_missing(create)
         opts.create_missing_column_families(True)
         extra = {"access_type": AccessType.read_only()} if read_only else {}
-        self.db = Rdict(str(self.path), opts, column_families={name: _options() for name in COLUMN_FAMILIES},
+        self.db = Rdict(str(self.path), opts, column_families={name: _options(self.memtables) for name in COLUMN_FAMILIES},
                         **extra)
         self.cf = {name: self.db.get_column_family_handle(name) for name in COLUMN_FAMILIES}
         self.tables = {name: self.db.get_column_family(name) for name in COLUMN_FAMILIES}

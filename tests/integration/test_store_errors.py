@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 
 import pika
@@ -213,7 +214,10 @@ def test_file_size_limit_nacks_and_loses_nothing_confirmed(tmp_path):
         b.stop()
 
 
-def _stream_length(b, queue: str) -> int:
+def _stream_length(b, queue: str, expected: int) -> int:
+    """Messages read from the start of the stream: until `expected` arrived or 10 s passed, then 0.5 s more
+    for any beyond it (process_data_events may return on I/O that completes no delivery, so a quiet call
+    does not mean the end)."""
     conn = pika.BlockingConnection(b.pika_params())
     try:
         ch = conn.channel()
@@ -221,11 +225,13 @@ def _stream_length(b, queue: str) -> int:
         got = []
         ch.basic_consume(queue, lambda c, m, p, body: (got.append(body), c.basic_ack(m.delivery_tag)),
                          arguments={"x-stream-offset": "first"})
-        while True:
-            before = len(got)
-            conn.process_data_events(0.5)
-            if len(got) == before:
-                return len(got)
+        deadline = time.monotonic() + 10
+        while len(got) < expected and time.monotonic() < deadline:
+            conn.process_data_events(0.1)
+        linger = time.monotonic() + 0.5
+        while time.monotonic() < linger:
+            conn.process_data_events(0.1)
+        return len(got)
     finally:
         close_quietly(conn)
 
@@ -254,7 +260,7 @@ def test_tx_commit_to_a_stream_waits_for_the_write(tmp_path):
         b.stop(signal.SIGKILL)
         again = start_amqpd(tmp_path, conf=CONF, data_dir=data)
         try:
-            assert _stream_length(again, "txs") == committed
+            assert _stream_length(again, "txs", committed) == committed
         finally:
             again.stop()
     finally:
