@@ -54,6 +54,12 @@ class Message:
         routing a message allocates no closure, and headers are decoded only if an exchange asks."""
         return self.headers
 
+    def headers_subset(self, names: frozenset[str]) -> dict[str, Any] | None:
+        """The headers with at least `names` decoded: a headers exchange needs only what its bindings name."""
+        if self._headers_loaded:
+            return self._headers
+        return decode_headers(self.header_payload, self.props.headers_span, names)
+
     def headers_mention(self, raw_key: bytes) -> bool:
         """Cheap pre-check on the encoded headers before decoding them (CC/BCC lookups)."""
         span = self.props.headers_span

@@ -37,6 +37,8 @@ _VOID = ("void",)
 _EMPTY = ("list", ())
 # Types whose Python equality is already RabbitMQ's when both sides have the same type: the fast path.
 _SIMPLE = frozenset((str, int, bytes, bool, float))
+# A table or array never equals a scalar: no need to convert a 100,000-item array to find that out.
+_CONTAINERS = frozenset((list, dict))
 
 
 class HeadersExchange(Exchange):
@@ -54,6 +56,7 @@ class HeadersExchange(Exchange):
         # message without headers, which needs no walk at all.
         self._walk: tuple | None = ()
         self._headerless: tuple[Destination, ...] | None = ()
+        self._names: frozenset[str] = frozenset()  # every header name a binding looks at
 
     def validate_binding(self, routing_key: str, arguments: dict[str, Any]) -> None:
         value = arguments.get("x-match", _MISSING) if arguments else _MISSING
@@ -91,9 +94,11 @@ class HeadersExchange(Exchange):
         if walk is None:
             walk = self._walk = tuple(self._entries.values())
             self._headerless = tuple(d for d, want_all, items in walk if want_all and not items)
+            self._names = frozenset(item[0] for _d, _a, items in walk for item in items)
         if not walk:
             return ()
-        headers = get_headers()
+        subset = getattr(get_headers, "headers_subset", None)  # a Message: decode only what is looked at
+        headers = get_headers() if subset is None else subset(self._names)
         if not headers:
             return self._headerless
         legacy = self.LEGACY_VALUE_MATCH
@@ -110,7 +115,8 @@ class HeadersExchange(Exchange):
                     if type(value) is simple:
                         if value != raw:
                             break
-                    elif _comparable(value, legacy, ts_scale) != comparable:
+                    elif (simple is not None and type(value) in _CONTAINERS
+                          or _comparable(value, legacy, ts_scale) != comparable):
                         break
                 else:
                     out.append(dest)
@@ -126,7 +132,8 @@ class HeadersExchange(Exchange):
                         if value == raw:
                             out.append(dest)
                             break
-                    elif _comparable(value, legacy, ts_scale) == comparable:
+                    elif (simple is None or type(value) not in _CONTAINERS) \
+                            and _comparable(value, legacy, ts_scale) == comparable:
                         out.append(dest)
                         break
         return out

@@ -52,11 +52,14 @@ def timestamp(raw: int) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(raw / 1000.0 if raw > 0xFFFFFFFF else raw, tz=datetime.UTC)
 
 
-def read_table(buf: bytes, pos: int, end: int, long_type: type | None = None) -> dict[str, Any]:
+def read_table(buf: bytes, pos: int, end: int, long_type: type | None = None,
+               only: frozenset[str] | set[str] | None = None) -> dict[str, Any]:
     """The table whose items fill buf[pos:end] (after its length prefix).
 
     `long_type` wraps the top level's 'l' integers (queue.declare's arguments keep their wire type for
-    RabbitMQ's error texts)."""
+    RabbitMQ's error texts). With `only`, top-level fields of other names are stepped over by their
+    length, not decoded: routing by headers needs only the names its bindings use, and a 100 KB array
+    beside them then costs nothing."""
     if end > len(buf):
         raise TableError("field table length exceeds available data")
     root: dict[str, Any] = {}
@@ -82,6 +85,9 @@ def read_table(buf: bytes, pos: int, end: int, long_type: type | None = None) ->
                 key = buf[pos - n : pos].decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise TableError(f"field table key is not UTF-8: {exc}") from None
+            if only is not None and key not in only and not stack:
+                pos = _skip(buf, pos, end)
+                continue
         tag = buf[pos]
         pos += 1
         fixed = _FIXED.get(tag)
@@ -147,6 +153,26 @@ def read_table(buf: bytes, pos: int, end: int, long_type: type | None = None) ->
             cur[key] = value
         else:
             cur.append(value)
+
+
+_SIZES = {tag: size for tag, (_, size) in _FIXED.items()} | {_T: 1, _D: 5, _TS: 8, _V: 0, _NUL: 0}
+
+
+def _skip(buf: bytes, pos: int, end: int) -> int:
+    """The position after the field value at buf[pos] (its type tag), checked against the table's end."""
+    tag = buf[pos]
+    pos += 1
+    size = _SIZES.get(tag)
+    if size is None:
+        if tag not in (_S, _X, _TABLE, _ARRAY):
+            raise TableError(f"unknown field type {bytes((tag,))!r}")
+        if pos + 4 > end:
+            raise TableError("field value runs past the end of its table or array")
+        size = 4 + _u32(buf, pos)[0]
+    pos += size
+    if pos > end:
+        raise TableError("field value runs past the end of its table or array")
+    return pos
 
 
 def field_table(data: bytes, pos: int = 0) -> tuple[int, dict[str, Any]]:

@@ -155,11 +155,12 @@ def replace_reply_to(payload: bytes, props: Props, value: str) -> bytes:
     return payload[:start] + bytes((len(data),)) + data + payload[end:]
 
 
-def decode_headers(payload: bytes, span: tuple[int, int] | None) -> dict | None:
+def decode_headers(payload: bytes, span: tuple[int, int] | None, only: frozenset[str] | None = None) -> dict | None:
+    """The headers table (with `only`: just those top-level names; see fieldtable.read_table)."""
     if span is None:
         return None
     try:
-        return read_table(payload, span[0] + 4, span[1])
+        return read_table(payload, span[0] + 4, span[1], None, only)
     except TableDepthError:
         raise PropertyError("headers table nested too deeply") from None
     except (ValueError, UnicodeDecodeError, IndexError) as exc:

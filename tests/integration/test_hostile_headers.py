@@ -79,3 +79,28 @@ def test_deep_headers_stored_shown_and_refused_where_decoded(broker_factory):
     text = b.log_text()
     assert "Traceback" not in text and "RecursionError" not in text, text[-3000:]
     assert "statistics sampling failed" not in text
+
+
+def test_deep_table_under_a_name_no_binding_uses_is_routed(broker_factory):
+    """A headers exchange decodes only the header names its bindings look at (RabbitMQ routes such a message
+    whatever its depth; amqpd steps over the deep table by its length)."""
+    b = broker_factory("heartbeat = 0\n")
+    admin = pika.BlockingConnection(b.pika_params())
+    ch = admin.channel()
+    ch.queue_declare("by-zz")
+    ch.queue_bind("by-zz", "amq.match", arguments={"x-match": "all", "zz": 1})
+    inner = b""
+    for _ in range(DEPTH):
+        inner = b"\x01a" + b"F" + struct.pack(">I", len(inner)) + inner
+    table = b"\x04deepF" + struct.pack(">I", len(inner)) + inner + b"\x02zzb\x01"
+    props = struct.pack(">H", 1 << 13) + struct.pack(">I", len(table)) + table
+    c = RawClient(b.host, b.port).connect()
+    c.open_channel(1)
+    c.send_raw(pamqp_frame.marshal(spec.Basic.Publish(exchange="amq.match", routing_key=""), 1)
+               + raw_frame(2, 1, struct.pack(">HHQ", 60, 0, 1) + props) + raw_frame(3, 1, b"x"))
+    c.send_method(1, spec.Exchange.Declare(exchange="amq.match", exchange_type="headers", passive=True))
+    c.wait_method(1, spec.Exchange.DeclareOk, timeout=5)  # the connection is still open: no 501
+    assert ch.queue_declare("by-zz", passive=True).method.message_count == 1
+    c.close()
+    admin.close()
+    assert "Traceback" not in b.log_text()

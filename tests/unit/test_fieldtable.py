@@ -215,3 +215,19 @@ def test_headers_nested_too_deep_are_a_property_error():
         decode_headers(payload, parse_header(payload)[3].headers_span)
     with pytest.raises(PropertyError, match="nested too deeply"):
         decode_properties(payload)
+
+
+def test_only_the_named_top_level_fields_are_decoded():
+    big = b"\x03bigA" + struct.pack(">I", 110_000) + b"V" * 110_000
+    deep = b"\x04deep" + b"F" + struct.pack(">I", len(_nested(3000))) + _nested(3000)
+    raw = big + deep + b"\x02zzI" + struct.pack(">i", 7) + b"\x02ssS\x00\x00\x00\x01x"
+    assert read_table(raw, 0, len(raw), only=frozenset({"zz", "ss"})) == {"zz": 7, "ss": "x"}
+    assert read_table(raw, 0, len(raw), only=frozenset()) == {}
+    with pytest.raises(TableDepthError):
+        read_table(raw, 0, len(raw), only=frozenset({"deep"}))
+
+
+@pytest.mark.parametrize("raw", [b"\x01aZ", b"\x01aS\x00\x00\x00\x09xx", b"\x01aI\x00\x00", b"\x01aF\x00\x00"])
+def test_a_skipped_field_is_still_checked_against_the_table_end(raw):
+    with pytest.raises(TableError):
+        read_table(raw, 0, len(raw), only=frozenset({"b"}))
