@@ -29,6 +29,15 @@ def rss(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
+def idle_rss(broker_factory) -> int:
+    """RSS of a fresh broker of this build, idle: limits in memory tests are set above it."""
+    probe = broker_factory()
+    time.sleep(0.5)
+    idle = rss(probe.proc.pid)
+    probe.stop()
+    return idle
+
+
 def local_addr(client: RawClient) -> str:
     host, port = client.sock.getsockname()[:2]
     return f"{host}:{port}"

@@ -7,7 +7,7 @@ import time
 
 import pika
 import pytest
-from flow_helpers import rss
+from flow_helpers import idle_rss, rss
 from pamqp import commands
 
 
@@ -110,21 +110,13 @@ def test_blocked_connection_still_answers_after_alarm(broker_factory, dummy):
     other.close()
 
 
-def _idle_rss(broker_factory) -> int:
-    probe = broker_factory()
-    time.sleep(0.5)
-    idle = rss(probe.proc.pid)
-    probe.stop()
-    return idle
-
-
 def test_transient_backlog_larger_than_the_limit_is_paged_not_held(broker_factory, tmp_path):
     """400 MB of transient messages, no consumer, a limit 150 MB above idle: content pages out to the
     store before the limit, so the publisher gets every confirm and RSS stays near the limit."""
     from flow_helpers import ConfirmReader, Flooder, SlowConsumer, assert_exactly_once, wait_until
     from rawclient import RawClient
 
-    idle = _idle_rss(broker_factory)
+    idle = idle_rss(broker_factory)
     limit = idle + 150 * 1024 * 1024
     b = broker_factory(f"vm_memory_high_watermark.absolute = {limit}\n", data_dir=tmp_path / "paging")
     pub = RawClient(b.host, b.port).connect()
@@ -159,7 +151,7 @@ def test_blocked_publisher_gets_every_confirm_after_unblock(broker_factory, tmp_
     from flow_helpers import ConfirmReader, Flooder, SlowConsumer, assert_exactly_once, wait_until
     from rawclient import RawClient
 
-    idle = _idle_rss(broker_factory)
+    idle = idle_rss(broker_factory)
     # paging off (ratio above 1): only the alarm acts
     b = broker_factory(f"vm_memory_high_watermark.absolute = {idle + 60 * 1024 * 1024}\n"
                        "vm_memory_high_watermark_paging_ratio = 2\n", data_dir=tmp_path / "blocked")

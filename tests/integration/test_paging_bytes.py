@@ -15,22 +15,14 @@ import threading
 import time
 
 import pika
-from flow_helpers import MIB, rss
+from flow_helpers import MIB, idle_rss, rss
 
 SIZE = 100 * 1024
 COUNT = 2000  # 200 MB: twice what the old rule kept of a queue of 100 KB messages, before the watermark
 
 
-def _idle_rss(broker_factory) -> int:
-    probe = broker_factory()
-    time.sleep(0.5)
-    idle = rss(probe.proc.pid)
-    probe.stop()
-    return idle
-
-
 def test_backlog_of_large_messages_pages_out_instead_of_blocking_for_ever(broker_factory, tmp_path):
-    idle = _idle_rss(broker_factory)
+    idle = idle_rss(broker_factory)
     watermark = idle + 64 * MIB
     b = broker_factory(f"heartbeat = 0\nvm_memory_high_watermark.absolute = {watermark}\n",
                        data_dir=tmp_path / "bytes")
