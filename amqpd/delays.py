@@ -70,19 +70,23 @@ class Delays:
                           encode_message(msg.exchange, msg.routing_key, header, body, msg.routing_keys)))
         self.store.put("delayed", _KEY.pack(due, self.seq), value)
         self.store.sync_waiters.add(self)
-        counts = self.queue_counts if kind == QUEUE else self.counts
+        counts = self._counts(kind)
         counts[(vhost_name, name)] = counts.get((vhost_name, name), 0) + 1
         if self.next_due is None or due < self.next_due:
             self.next_due = due
 
     def forget(self, kind: int, vhost: str, name: str) -> None:
         """A delayed exchange (kind 0) or a queue (QUEUE) was deleted: what waits for it goes with it."""
-        counts = self.queue_counts if kind == QUEUE else self.counts
+        counts = self._counts(kind)
         if counts.pop((vhost, name), None):
             now = int(time.time() * 1000)
             self.gone[(kind, vhost, name)] = now
             if len(self.gone) > 1000:  # nothing waits longer than the longest delay
                 self.gone = {k: t for k, t in self.gone.items() if t > now - _MAX_WAIT}
+
+    def _counts(self, flags: int) -> dict[tuple[str, str], int]:
+        """Messages waiting per target: per queue for retries (QUEUE in flags), else per delayed exchange."""
+        return self.queue_counts if flags & QUEUE else self.counts
 
     def count(self, vhost: str, exchange: str) -> int:
         return self.counts.get((vhost, exchange), 0)
@@ -152,7 +156,7 @@ class Delays:
         deleted = self.gone.get((flags & QUEUE, vhost, name)) if self.gone else None
         if deleted is not None and _KEY.unpack(key)[0] - delay <= deleted:
             return  # delayed for a target that has been deleted since (and maybe declared again)
-        counts = self.queue_counts if flags & QUEUE else self.counts
+        counts = self._counts(flags)
         left = counts.get((vhost, name), 1) - 1
         if left > 0:
             counts[(vhost, name)] = left
@@ -197,7 +201,7 @@ class Delays:
                     dropped += 1
                     continue
                 kept += 1
-                counts = self.queue_counts if flags & QUEUE else self.counts
+                counts = self._counts(flags)
                 counts[(vhost, name)] = counts.get((vhost, name), 0) + 1
                 self.seq = max(self.seq, _KEY.unpack(key)[1])
             if len(rows) < 10_000:

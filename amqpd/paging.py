@@ -57,6 +57,12 @@ def keep_bytes(paging_limit: int, queues: int) -> int:
     return int(paging_limit * KEEP_SHARE) // max(1, queues)
 
 
+def past_keep(vhost: Any, ready: Any, depth: int, msg: Any) -> bool:
+    """Whether a message just enqueued (the depth-th ready one) lies past its queue's keep budget, judged by
+    the bytes ahead of it: enqueue pages it at once. Called only while the vhost pages."""
+    return depth > KEEP_MIN and ready.bytes - msg.body_size >= vhost.page_keep
+
+
 def pageable(queue: Any) -> bool:
     """Long enough for its content to be paged (streams keep their records in the store anyway)."""
     return not queue.stream and len(queue.ready) > KEEP_MIN

@@ -184,8 +184,8 @@ class Queue:
             self.store.add_message(self, entry)
             if self.page_threshold and depth > self.page_threshold:
                 entry.msg = PagedMessage.from_message(self.store, msg)
-        if self.vhost.paging and depth > paging.KEEP_MIN and ready.bytes - msg.body_size >= self.vhost.page_keep:
-            self._page(entry)  # past the head's byte budget (paging.py)
+        if self.vhost.paging and paging.past_keep(self.vhost, ready, depth, msg):
+            self._page(entry)
         if depth > flow.QUEUE_HIGH and self.consumers:
             self.throttling = True
         if self.consumers and not self._scheduled:
@@ -223,7 +223,7 @@ class Queue:
                 return entry
         ready.append(entry)
         depth = len(ready)
-        if self.vhost.paging and depth > paging.KEEP_MIN and ready.bytes - msg.body_size >= self.vhost.page_keep:
+        if self.vhost.paging and paging.past_keep(self.vhost, ready, depth, msg):
             self._page(entry)
         if depth > flow.QUEUE_HIGH and self.consumers:
             self.throttling = True

@@ -85,7 +85,7 @@ def retry(queue: Any, entries: list[Any]) -> list[Any]:
     left = []
     for entry in entries:
         msg = entry.msg
-        count = (msg.headers or {}).get(COUNT_HEADER, 0) if msg.props.headers_span is not None else 0
+        count = (msg.headers or {}).get(COUNT_HEADER, 0)  # headers is None, not decoded, without any
         count = count if _int(count) and count >= 0 else 0
         if count >= limit:
             left.append(entry)

@@ -43,8 +43,9 @@ class DedupExchange(FanoutExchange):
         if size is None or size <= 0:
             raise ChannelError(ReplyCode.PRECONDITION_FAILED,
                                "Missing or invalid argument, 'x-cache-size' must be an integer greater than 0")
-        ttl = self.arguments.get("x-cache-ttl")
-        if ttl is not None and (_int(ttl) is None or _int(ttl) <= 0):  # type: ignore[operator]
+        raw_ttl = self.arguments.get("x-cache-ttl")
+        ttl = _int(raw_ttl) if raw_ttl is not None else None
+        if raw_ttl is not None and (ttl is None or ttl <= 0):
             raise ChannelError(ReplyCode.PRECONDITION_FAILED,
                                "Invalid argument, 'x-cache-ttl' must be an integer greater than 0")
         persistence = self.arguments.get("x-cache-persistence", "memory")
@@ -52,7 +53,7 @@ class DedupExchange(FanoutExchange):
             raise ChannelError(ReplyCode.PRECONDITION_FAILED,
                                "Invalid argument, 'x-cache-persistence' must be either 'disk' or 'memory'")
         self.size = size
-        self.ttl = _int(ttl) if ttl is not None else None
+        self.ttl = ttl
         self.cache: OrderedDict[str, int] = OrderedDict()  # name -> expiry (ms since the epoch; 0: never)
         self.store: Any = None  # set by the vhost when the cache is kept on disk
         self.prefix = b""

@@ -100,13 +100,14 @@ class Histories:
         self.store = store
         self.count = 0
         self.refused_logged = False
-        self._tracked: dict[int, tuple[Any, str, str]] = {}  # id(queue) -> (queue, vhost, name)
+        # id(queue) -> (queue, vhost, name, what writes its roll-ups to the store or None)
+        self._tracked: dict[int, tuple[Any, str, str, Any]] = {}
         self._seen: set[int] = set()
 
     def sweep(self) -> None:
         """After a sampling round: the histories of queues that are gone, and their records, go too."""
         for key in set(self._tracked) - self._seen:
-            q, vhost, name = self._tracked.pop(key)
+            q, vhost, name, _persist = self._tracked.pop(key)
             self.count -= 1
             q._history = None
             if self.store is not None and q.durable:
@@ -126,14 +127,16 @@ class Histories:
                 return
             hist = q._history = QueueHistory()
             self.count += 1
-            self._tracked[id(q)] = (q, vhost, q.name)
+            durable = q.durable and q.exclusive_owner is None
+            persist = self._persister(vhost, q.name) if durable and self.store is not None else None
+            self._tracked[id(q)] = (q, vhost, q.name, persist)
             self._load(q, vhost, hist)
-        self._seen.add(id(q))
+        key = id(q)
+        self._seen.add(key)
         deliver = rates[1] + rates[2] + rates[3] + rates[4]
         point = (round(now, 2), *depth, rates[0], round(deliver, 1), rates[7],
                  oldest_ready_age(q, hist, now), q.next_seq)
-        durable = q.durable and q.exclusive_owner is None
-        hist.add(point, self._persister(vhost, q.name) if durable and self.store is not None else None)
+        hist.add(point, self._tracked[key][3])
 
     def _persister(self, vhost: str, name: str) -> Any:
         prefix = _prefix(vhost, name)
