@@ -133,6 +133,11 @@ class Connection(asyncio.Protocol):
         self._sent = False
         self._close_logged = False
         self.publisher = False  # has published: subject to memory-alarm blocking
+        # A first publish under an alarm blocks the connection (flow.first_publish) and sets hold_rest: the
+        # frames read with it wait in `held` until the alarm clears, as RabbitMQ reads nothing more from a
+        # blocked connection, not even what it has buffered (so the message is not enqueued meanwhile).
+        self.hold_rest = False
+        self.held: list[tuple[int, int, bytes]] | None = None
 
     # -- asyncio callbacks ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -155,15 +160,33 @@ class Connection(asyncio.Protocol):
             self._protocol_header(data)
             return
         frames = self.frames.feed(data)
+        if self.held is not None:  # read again before replay_held ran: those frames come first
+            frames = self.held + frames
+            self.held = None
+        self._handle_frames(frames, len(data))
+
+    def replay_held(self) -> None:
+        """The alarm that blocked this connection at its first publish cleared: handle what was read with it."""
+        if self.held is None or self.gate.reasons & flow.ALARM:
+            return
+        frames, self.held = self.held, None
+        if self.state < State.CLOSING:
+            self._handle_frames(frames, 0)
+
+    def _handle_frames(self, frames: list[tuple[int, int, bytes]], size: int) -> None:
         channels = self.channels
         running = State.RUNNING
-        for ftype, chan, payload in frames:
+        for i, (ftype, chan, payload) in enumerate(frames):
             ch = channels.get(chan) if chan else None
             try:
                 # The hot path first: content and non-channel-class methods on an open channel.
                 if ch is not None and self.state == running and (
                         ftype != FRAME_METHOD or not payload.startswith(CHANNEL_CLASS)):
                     ch.handle_frame(ftype, payload)
+                    if self.hold_rest:
+                        self.hold_rest = False
+                        self.held = frames[i + 1:]
+                        return
                     continue
                 if self.state >= State.CLOSING:
                     if self.state == State.CLOSING and chan == 0 and ftype == FRAME_METHOD:
@@ -196,7 +219,7 @@ class Connection(asyncio.Protocol):
         if self.frames.error is not None and self.state < State.CLOSING:
             self.connection_error(self.frames.error)
         else:
-            flow.after_read(self, len(data))
+            flow.after_read(self, size)
 
     def pause_writing(self) -> None:
         flow.output_full(self)

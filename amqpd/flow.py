@@ -248,6 +248,8 @@ def set_alarm(conn: Connection, on: bool, reason: str = "low on memory") -> None
             conn.send_method(0, commands.Connection.Unblocked())
         gate.resume(ALARM)
         conn.log.info("connection unblocked")
+        if conn.held is not None:
+            conn.loop.call_soon(conn.replay_held)
 
 
 def first_publish(conn: Connection, reason: str | None) -> None:
@@ -255,6 +257,8 @@ def first_publish(conn: Connection, reason: str | None) -> None:
     conn.publisher = True
     if reason is not None:
         set_alarm(conn, True, reason)
+        # stop at this frame: what was read after it waits until the alarm clears (Connection.held)
+        conn.hold_rest = bool(conn.gate.reasons & ALARM)
 
 
 def writable_limits(transport: Any) -> None:

@@ -72,3 +72,35 @@ def test_limit_above_free_space_blocks_publishers_until_lowered(tmp_path):
         close_quietly(pub)
         close_quietly(consumer)
         b.stop()
+
+
+def test_frames_read_with_the_blocking_publish_wait_for_the_alarm_to_clear(tmp_path):
+    """The whole message (publish, header, body) arrives in one write, so one read: the publish blocks the
+    connection, and the header and body read with it are not handled until the alarm clears, as RabbitMQ
+    reads nothing more from a blocked connection. Then the message is enqueued and confirmed."""
+    from pamqp import commands as spec
+    from pamqp import frame as pframe
+    from rawclient import RawClient, encode_properties, header_payload, raw_frame
+
+    b = start_amqpd(tmp_path, conf="disk_free_limit.absolute = 1000TB\nheartbeat = 0\n")
+    admin = pika.BlockingConnection(b.pika_params())
+    try:
+        assert wait_for(lambda: "disk alarm set" in b.log_text())
+        admin.channel().queue_declare("held-q")
+        c = RawClient(b.host, b.port).connect()
+        c.open_channel(1)
+        c.send_method(1, spec.Confirm.Select())
+        c.wait_method(1, spec.Confirm.SelectOk)
+        c.send_raw(pframe.marshal(spec.Basic.Publish(exchange="", routing_key="held-q"), 1)
+                   + raw_frame(2, 1, header_payload(4, encode_properties())) + raw_frame(3, 1, b"held"))
+        assert wait_for(lambda: "connection blocked" in b.log_text())  # no capability, so no connection.blocked
+        drain(admin, lambda: False, timeout=0.5)
+        assert admin.channel().queue_declare("held-q", passive=True).method.message_count == 0
+
+        assert amqpctl("set_disk_free_limit", "50MB", conf=conf_of(b)).code == 0
+        assert c.wait_method(1, spec.Basic.Ack, timeout=5).delivery_tag == 1
+        assert admin.channel().queue_declare("held-q", passive=True).method.message_count == 1
+        c.close()
+    finally:
+        close_quietly(admin)
+        b.stop()
