@@ -24,9 +24,27 @@ EXTERNAL_URL = os.environ.get("AMQPD_TEST_URL")
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int, avoid: tuple[int, ...] = ()) -> list[int]:
+    """n distinct free ports, none of them in `avoid`. The sockets stay bound until all are chosen: one at a
+    time, the kernel may hand out the same port twice, and a broker restarted on its old AMQP port may get
+    that very port for its HTTP API, whose listener then answers the AMQP client (a CI flake)."""
+    socks: list[socket.socket] = []
+    try:
+        ports: list[int] = []
+        while len(ports) < n:
+            s = socket.socket()
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            if port not in avoid:
+                ports.append(port)
+        return ports
+    finally:
+        for s in socks:
+            s.close()
 
 
 def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
@@ -35,10 +53,13 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen |
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"amqpd exited early with {proc.returncode}")
         try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
+            with socket.create_connection((host, port), timeout=0.5) as s:
+                # a connect to a closed port in the ephemeral range can land on its own source port
+                if s.getsockname() != s.getpeername():
+                    return
         except OSError:
-            time.sleep(0.05)
+            pass
+        time.sleep(0.05)
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
@@ -91,7 +112,7 @@ def start_amqpd(tmp: Path, conf: str | None = None, port: int | None = None, dat
     write past it fails with EFBIG, like a full disk, for every file the broker writes)."""
     port = port or free_port()
     data_dir = data_dir or (tmp / "data")
-    http_port, metrics_port = free_port(), free_port()
+    http_port, metrics_port = free_ports(2, avoid=(port,))
     args = [sys.executable, "-m", "amqpd", "--bind", "127.0.0.1", "--port", str(port),
             "--data-dir", str(data_dir), "--management-port", str(http_port), "--prometheus-port", str(metrics_port)]
     if conf is not None:

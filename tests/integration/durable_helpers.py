@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pika
 import pika.exceptions
+from conftest import free_port  # noqa: F401 - the tests import it from here
 from pamqp import commands
 from pamqp import frame as pframe
 from rawclient import FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_METHOD, RawClient, encode_properties
@@ -104,12 +105,6 @@ def run_amqpd(args: list[str], timeout: float = 20, env: dict | None = None,
         out, _ = proc.communicate(timeout=10)
         rc = None
     return rc, out.decode(errors="replace"), time.monotonic() - started
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def without(text: str, *paths) -> str:

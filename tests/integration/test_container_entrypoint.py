@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pika
 import pytest
-from conftest import free_port, wait_for_port
+from conftest import free_port, free_ports, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -163,7 +163,7 @@ def http_get(port: int, path: str, user: str, password: str) -> tuple[int, objec
 def custom(tmp_path_factory):
     """entrypoint.sh --log-format json: an option first, so the broker runs with it appended."""
     tmp = tmp_path_factory.mktemp("entrypoint")
-    port, http_port, metrics_port = free_port(), free_port(), free_port()
+    port, http_port, metrics_port = free_ports(3)
     conf = loopback_conf(tmp, port, http_port, metrics_port)
     data = tmp / "volume" / "amqpd"  # missing: the entrypoint creates it
     env = clean_env(tmp, AMQPD_CONFIG_FILE=str(conf), AMQPD_DATA_DIR=str(data),
@@ -251,7 +251,7 @@ def test_healthcheck_command_finds_the_broker(custom):
 
 @needs_processes
 def test_healthcheck_fails_without_a_broker(tmp_path):
-    conf = loopback_conf(tmp_path, free_port(), free_port(), free_port())
+    conf = loopback_conf(tmp_path, *free_ports(3))
     env = clean_env(tmp_path, AMQPD_CONFIG_FILE=str(conf))
     r = subprocess.run(["amqpctl", "-q", "-t", "5", "ping"], env=env, capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
@@ -260,7 +260,7 @@ def test_healthcheck_fails_without_a_broker(tmp_path):
 # -- lifecycle: SIGTERM, restart on the same volume ------------------------------------------------------
 @needs_processes
 def test_sigterm_stops_cleanly_and_the_volume_keeps_the_users(tmp_path):
-    port, http_port, metrics_port = free_port(), free_port(), free_port()
+    port, http_port, metrics_port = free_ports(3)
     conf = loopback_conf(tmp_path, port, http_port, metrics_port)
     data = tmp_path / "data"
     env = clean_env(tmp_path, AMQPD_CONFIG_FILE=str(conf), AMQPD_DATA_DIR=str(data),
@@ -356,7 +356,7 @@ def test_missing_conf_file_is_reported(tmp_path):
 
 @needs_processes
 def test_unusable_data_dir_is_reported(tmp_path):
-    conf = loopback_conf(tmp_path, free_port(), free_port(), free_port())
+    conf = loopback_conf(tmp_path, *free_ports(3))
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     env = clean_env(tmp_path, AMQPD_CONFIG_FILE=str(conf), AMQPD_DATA_DIR=str(blocker / "data"))
