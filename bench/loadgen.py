@@ -56,7 +56,15 @@ from loadclients import (  # noqa: E402
     publisher_main,
     read_report,
 )
-from loadscenarios import SCENARIOS, Spec, cleanup_ops, make_spec, setup_ops  # noqa: E402
+from loadscenarios import (  # noqa: E402
+    EXTRA_SCENARIOS,
+    SCENARIOS,
+    Spec,
+    cleanup_ops,
+    discover_hash,
+    make_spec,
+    setup_ops,
+)
 from observer import Observer  # noqa: E402
 
 
@@ -270,6 +278,8 @@ def run_scenario(name: str, label: str, url: str, pid_fn, args, prepare=None, sp
         if prepare is not None:
             prepare(spec)
         control(url, setup_ops(spec), 60)
+        if spec.name == "hash":
+            discover_hash(url, spec)
     except Exception as e:  # noqa: BLE001
         runner.res.status = "error"
         runner.res.errors.append(f"setup: {e}")
@@ -342,7 +352,7 @@ def ceiling(args, tls: tuple[str, str, str] | None = None, label: str = "loadgen
 # --------------------------------------------------------------------------------------------------
 
 PRIMARY = {"transient": ["delivered/s"], "persistent": ["confirmed/s", "received/s", "confirm p50 ms", "confirm p99 ms"],
-           "fanout": ["delivered/s"], "topic": ["delivered/s"], "latency": ["p50 ms", "p99 ms", "max ms"],
+           "fanout": ["delivered/s"], "topic": ["delivered/s"], "hash": ["delivered/s"], "latency": ["p50 ms", "p99 ms", "max ms"],
            "backlog": ["publish/s", "drain/s"], "priority": ["publish/s", "drain/s"]}
 MARKS = {"capped": "[CAPPED at --seconds, partial]", "stalled": "[STALLED, partial]",
          "error": "[FAILED, partial]", "aborted": "[ABORTED, partial]"}
@@ -433,9 +443,9 @@ def parse_args(argv=None):
                     "open on amqpd's web UI overview during each amqpd run (chromium via Playwright)")
     args = ap.parse_args(argv)
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    bad = [s for s in args.scenarios if s not in SCENARIOS]
+    bad = [s for s in args.scenarios if s not in SCENARIOS + EXTRA_SCENARIOS]
     if bad:
-        ap.error(f"unknown scenario(s) {bad}; choose from {','.join(SCENARIOS)}")
+        ap.error(f"unknown scenario(s) {bad}; choose from {','.join(SCENARIOS + EXTRA_SCENARIOS)}")
     if args.quick:
         args.latency_seconds = min(args.latency_seconds, 3)
     if args.size < 16:

@@ -16,10 +16,13 @@ from loadclients import ConsPlan, PubPlan
 from pamqp import commands
 
 SCENARIOS = ("transient", "persistent", "fanout", "topic", "latency", "backlog", "priority")
+# Not in the default run: RabbitMQ needs `rabbitmq-plugins enable rabbitmq_consistent_hash_exchange` for it.
+EXTRA_SCENARIOS = ("hash",)
 DEFAULT_N = {"transient": 1_000_000, "persistent": 200_000, "fanout": 200_000, "topic": 100_000,
-             "backlog": 200_000, "priority": 50_000}
+             "backlog": 200_000, "priority": 50_000, "hash": 500_000}
 QUICK_N = {"transient": 20_000, "persistent": 5_000, "fanout": 5_000, "topic": 5_000, "backlog": 5_000,
-           "priority": 5_000}
+           "priority": 5_000, "hash": 5_000}
+HASH_KEYS = [f"acct-{i}" for i in range(200)]  # cycled over an x-consistent-hash exchange and 10 queues
 SIZES = {"backlog": 1024, "latency": 100}
 
 # --------------------------------------------------------------------------------------------------
@@ -157,6 +160,13 @@ def make_spec(name: str, args) -> Spec:
         cons = ConsPlan(conns, expected, steps, first, size, n, coalesce=args.coalesce_ms / 1000)
         return Spec(name, queues, PubPlan(base, TOPIC_KEYS, n, size), cons, exchange=(base, "topic"),
                     bindings=[(i, p) for i, qp in enumerate(pats) for p in qp], procs=2)
+    if name == "hash":
+        queues = [f"{base}-{i}" for i in range(10)]
+        conns = [[(q, i)] for i, q in enumerate(queues)]
+        # which queue each key reaches depends on the broker's hash: discover_hash() fills expected/first/steps
+        cons = ConsPlan(conns, [0] * 10, [(1,)] * 10, [0] * 10, size, n, coalesce=args.coalesce_ms / 1000)
+        return Spec(name, queues, PubPlan(base, HASH_KEYS, n, size), cons, exchange=(base, "x-consistent-hash"),
+                    bindings=[(i, "1") for i in range(10)], procs=2)
     raise BenchError(f"unknown scenario {name!r}")
 
 
@@ -176,3 +186,31 @@ def cleanup_ops(s: Spec) -> list:
     if s.exchange:
         ops.append(commands.Exchange.Delete(exchange=s.exchange[0]))
     return ops
+
+
+def discover_hash(url: str, s: Spec) -> None:
+    """Publish each key once, see which queue it reached, empty the queues, and plan the consumers' checks
+    (per queue: how many messages, in which sequence) from that: the hash is the broker's own."""
+    import pika
+
+    conn = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        ch = conn.channel()
+        ch.confirm_delivery()
+        for key in HASH_KEYS:
+            ch.basic_publish(s.exchange[0], key, key.encode())
+        where: dict[str, int] = {}
+        for qi, q in enumerate(s.queues):
+            while True:
+                method, _props, body = ch.basic_get(q, auto_ack=True)
+                if method is None:
+                    break
+                where[body.decode()] = qi
+        if len(where) != len(HASH_KEYS):
+            raise BenchError(f"discovery: {len(HASH_KEYS) - len(where)} keys reached no queue")
+    finally:
+        conn.close()
+    K = len(HASH_KEYS)
+    for qi in range(len(s.queues)):
+        matching = {j for j, k in enumerate(HASH_KEYS) if where[k] == qi}
+        s.cons.expected[qi], s.cons.first[qi], s.cons.steps[qi] = fifo_plan(matching, K, s.pub.n)

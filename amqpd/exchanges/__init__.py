@@ -7,6 +7,7 @@ builds it directly (amqpd/exchanges/default.py).
 from __future__ import annotations
 
 from .base import Binding, Exchange
+from .consistent_hash import ConsistentHashExchange
 from .dedup import DedupExchange
 from .delayed import DelayedMessageExchange
 from .direct import DirectExchange
@@ -23,6 +24,8 @@ REGISTRY: dict[str, type[Exchange]] = {
     "x-delayed-message": DelayedMessageExchange,  # type: ignore[dict-item]
     # the rabbitmq-message-deduplication plugin's type
     "x-message-deduplication": DedupExchange,
+    # the rabbitmq_consistent_hash_exchange plugin's type (shipped with RabbitMQ, off by default)
+    "x-consistent-hash": ConsistentHashExchange,
 }
 
 

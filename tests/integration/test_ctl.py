@@ -14,7 +14,7 @@ import time
 import pika
 import pytest
 from conftest import free_port, start_amqpd
-from ctl_helpers import amqpctl, conf_of, ctl_for, module_broker
+from ctl_helpers import amqpctl, check, conf_of, ctl_for, module_broker
 from helpers import close_quietly, drain, wait_count
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("AMQPD_TEST_URL")), reason="starts its own amqpd")
@@ -326,3 +326,30 @@ def test_console_script_installed():
 
     exe = shutil.which("amqpctl") or os.path.join(os.path.dirname(sys.executable), "amqpctl")
     assert os.path.exists(exe), "amqpctl is not on PATH"
+
+
+def test_consistent_hash_exchange_ring_state(ctl, conn):
+    """rabbitmq-diagnostics consistent_hash_exchange_ring_state as RabbitMQ 3.10.8 with the plugin prints
+    it for the same topology: lines sorted as text, a second binding to r0 ignored, the plugin's errors."""
+    ch = conn.channel()
+    ch.exchange_declare("ring-x", "x-consistent-hash")
+    for i in range(12):
+        ch.queue_declare(f"ring-{i}", exclusive=True)
+        ch.queue_bind(f"ring-{i}", "ring-x", "1")
+    ch.queue_bind("ring-0", "ring-x", "4")
+    order = [0, 1, 10, 11, 2, 3, 4, 5, 6, 7, 8, 9]
+    r = ctl("consistent_hash_exchange_ring_state", "ring-x")
+    check(r, 0, "Inspecting consistent hashing ring state for exchange ring-x in virtual host '/'...\n"
+          + "".join(f"Ring index: {i}, queue: 'ring-{i}'\n" for i in order) + "\n")
+    doc = json.loads(ctl("consistent_hash_exchange_ring_state", "ring-x", "--formatter", "json").out)
+    assert list(doc["buckets"].items()) == [(str(i), f"ring-{i}") for i in order]
+    assert (doc["exchange"], doc["result"], doc["message"]) == (
+        "ring-x", "ok", "Consistent hashing ring state for exchange 'ring-x' in vhost '/'")
+    missing = "Exchange does not exist or is of a different type"
+    for name, vhost in (("nope", "/"), ("amq.direct", "/"), ("ring-x", "other")):
+        check(ctl("consistent_hash_exchange_ring_state", "-p", vhost, name), 65, err=f"Error:\n{missing}\n")
+        r = ctl("consistent_hash_exchange_ring_state", "-p", vhost, name, "--formatter", "json")
+        assert r.code == 69 and json.loads(r.err)["message"] == missing, r
+    r = ctl("consistent_hash_exchange_ring_state")
+    assert r.code == 64 and r.err.startswith("Error (argument validation): not enough arguments."), r
+    ch.exchange_delete("ring-x")

@@ -113,7 +113,7 @@ BAD = {
                            "expected integer, got longstr"),
     "binding to nothing": (lambda d: d["bindings"][0].update(destination="ghost"),
                            "bindings[0] (binding 'events' -> queue 'ghost' in vhost 'app'): field 'destination'"),
-    "unknown exchange type": (lambda d: d["exchanges"][0].update(type="x-consistent-hash"),
+    "unknown exchange type": (lambda d: d["exchanges"][0].update(type="x-modulus-hash"),
                               "exchanges[0] (exchange 'events' in vhost 'app'): field 'type'"),
     "delayed exchange without its type": (lambda d: d["exchanges"][0].update(type="x-delayed-message"),
                                           "exchanges[0] (exchange 'events' in vhost 'app'): Invalid argument, "

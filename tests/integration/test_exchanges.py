@@ -176,8 +176,8 @@ def test_unknown_exchange_type_made_up_name(broker, uniq):
     c = pika.BlockingConnection(broker.pika_params())
     try:
         # a plugin type that is not enabled is just as unknown
-        connection_error(c, lambda chan: chan.exchange_declare(uniq("x"), "x-consistent-hash"), 503,
-                         "COMMAND_INVALID - unknown exchange type 'x-consistent-hash'")
+        connection_error(c, lambda chan: chan.exchange_declare(uniq("x"), "x-modulus-hash"), 503,
+                         "COMMAND_INVALID - unknown exchange type 'x-modulus-hash'")
     finally:
         if c.is_open:
             c.close()

@@ -1,5 +1,6 @@
 """amqpd's own patterns in the UI: an x-delayed-message exchange declared from the add form (with the
-x-delayed-type helper) shows how many messages it holds back."""
+x-delayed-type helper) shows how many messages it holds back; an x-consistent-hash exchange declared with
+the hash-property helper."""
 
 from __future__ import annotations
 
@@ -67,4 +68,20 @@ def test_queue_history_charts_show_the_consumer_lag(ui, api, pika_params):
     expect(depth.locator(".chart-x span").first).to_have_text("24 h ago")
     ui.go("#/queues", "Queues")  # leave first: the page polls the queue and would see it go (404)
     api.call("DELETE", f"/api/queues/%2F/{quote(queue, safe='')}")
+    ui.assert_clean()
+
+
+def test_consistent_hash_exchange_declared_from_the_form(ui, api):
+    page = ui.page
+    x = uniq("ui-hash")
+    ui.go("#/exchanges", "Exchanges")
+    add = section(page, "Add an exchange")
+    add.locator("input[name=name]").fill(x)
+    add.locator("select[name=type]").select_option("x-consistent-hash")
+    add.locator("button", has_text="Hash property").click()
+    add.locator("button[type=submit]").click()
+    expect(add.locator(".alert.ok")).to_contain_text(f"Exchange {x} declared")
+    doc = api.get(f"/api/exchanges/%2F/{quote(x, safe='')}")
+    assert doc["type"] == "x-consistent-hash" and doc["arguments"] == {"hash-property": "message_id"}
+    api.call("DELETE", f"/api/exchanges/%2F/{quote(x, safe='')}")
     ui.assert_clean()

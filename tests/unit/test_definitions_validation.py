@@ -97,6 +97,11 @@ def test_import_applies_and_is_idempotent(ops):
      "queues[0] (queue 'orders' in vhost 'shop'): field 'arguments': not representable as an AMQP table"),
     (lambda d: d["exchanges"][0].update(type="x-delayed"),
      "exchanges[0] (exchange 'events' in vhost 'shop'): field 'type': unknown exchange type 'x-delayed'"),
+    (lambda d: d["exchanges"][0].update(type="x-consistent-hash"),  # its binding keys are weights
+     "bindings[0] (binding 'events' -> queue 'orders' in vhost 'shop'): The binding key must be an integer: "
+     '<<"order.#">>'),
+    (lambda d: d["exchanges"][0].update(type="x-consistent-hash", arguments={"hash-property": "expiration"}),
+     "exchanges[0] (exchange 'events' in vhost 'shop'): Unsupported property: expiration"),
     (lambda d: d["bindings"][0].update(source="nowhere"), "field 'source': no exchange 'nowhere'"),
     (lambda d: d["bindings"][0].update(destination="nothing"), "field 'destination': no queue 'nothing'"),
     (lambda d: d["queues"][0].update(durable="yes"), "field 'durable' must be true or false"),

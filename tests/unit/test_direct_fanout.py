@@ -37,12 +37,13 @@ def ids(dests) -> list[int]:
 
 # -- registry -------------------------------------------------------------------------------------------
 def test_registry():
+    from amqpd.exchanges.consistent_hash import ConsistentHashExchange
     from amqpd.exchanges.dedup import DedupExchange
     from amqpd.exchanges.delayed import DelayedMessageExchange
 
     assert REGISTRY == {"direct": DirectExchange, "fanout": FanoutExchange, "topic": TopicExchange,
                         "headers": HeadersExchange, "x-delayed-message": DelayedMessageExchange,
-                        "x-message-deduplication": DedupExchange}
+                        "x-message-deduplication": DedupExchange, "x-consistent-hash": ConsistentHashExchange}
     for name, cls in REGISTRY.items():
         assert exchange_class(name) is cls
         assert cls.type_name == name
@@ -52,7 +53,7 @@ def test_registry():
         assert (x.name, x.durable, x.auto_delete, x.internal) == ("x", True, True, True)
         assert x.arguments["alternate-exchange"] == "ae"
         assert list(x.route("", lambda: None)) == []
-    assert exchange_class("x-consistent-hash") is None
+    assert exchange_class("x-modulus-hash") is None
     assert exchange_class("Direct") is None
     assert exchange_class("") is None
 

@@ -1,5 +1,6 @@
 """rabbitmq-diagnostics' health checks and node facts: ping, check_running, check_port_connectivity,
-check_local_alarms, check_virtual_hosts, listeners, alarms, memory_breakdown."""
+check_local_alarms, check_virtual_hosts, listeners, alarms, memory_breakdown; and the consistent hash
+exchange plugin's consistent_hash_exchange_ring_state."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import socket
 from typing import Any
 
 from ..output import dumps
-from ..registry import EX_UNAVAILABLE, Context, CtlError, command
+from ..registry import EX_DATAERR, EX_SOFTWARE, EX_UNAVAILABLE, Context, CtlError, command
+from .access import AccessError, _spec
 
 PURPOSES = {"amqp": "AMQP 0-9-1", "amqp/ssl": "AMQP 0-9-1 over TLS", "http": "HTTP API",
             "https": "HTTP API over TLS (HTTPS)", "http/prometheus": "Prometheus exporter API over HTTP"}
@@ -197,6 +199,46 @@ def _render_memory(result: Any, args: dict[str, Any], ctx: dict[str, Any]) -> in
 def memory_breakdown(ctx: Context, args: dict[str, Any]) -> dict[str, int]:
     return _memory(ctx)
 
+
+# -- consistent_hash_exchange_ring_state -----------------------------------------------------------------
+RING_NOT_FOUND = "Exchange does not exist or is of a different type"
+RING_LISTED_MAX = 1_000_000  # buckets: a weight is only a number to amqpd, but the listing has a line each
+
+
+def _render_ring(result: Any, args: dict[str, Any], ctx: dict[str, Any]) -> int:
+    buckets = [(i, kind, name) for start, end, kind, name in result for i in range(start, end)]
+    if _json(ctx):
+        ctx["out"].write(dumps({
+            # keys in text order, as the plugin's JSON has them
+            "buckets": dict(sorted((str(i), name) for i, _kind, name in buckets)), "exchange": args["exchange"],
+            "message": f"Consistent hashing ring state for exchange '{args['exchange']}' in vhost '{ctx['vhost']}'",
+            "node": ctx["node"], "result": "ok"}) + "\n")
+        return 0
+    # sorted as text, as the plugin sorts its lines: "Ring index: 10" comes before "Ring index: 2"
+    lines = sorted(f"Ring index: {i}, {kind}: '{name}'\n" for i, kind, name in buckets)
+    ctx["out"].write("".join(lines) + "\n")
+    return 0
+
+
+@command("consistent_hash_exchange_ring_state", tool="rabbitmq-diagnostics",
+         group="Consistent Hash Exchange plugin", summary="Displays consistent hashing exchange ring state",
+         usage="[--vhost <vhost>] <exchange>", vhost_scoped=True, render=_render_ring, **_spec(("exchange",)),
+         banner=lambda a, c: (f"Inspecting consistent hashing ring state for exchange {a['exchange']} in virtual "
+                              f"host '{c['vhost']}'..."))
+def ring_state(ctx: Context, args: dict[str, Any]) -> list[tuple[int, int, str, str]]:
+    """Each destination's buckets as (first, last + 1, queue or exchange, name)."""
+    from ...exchanges.consistent_hash import ConsistentHashExchange
+
+    vh = ctx.ops.vhosts.get(ctx.vhost)
+    ex = vh.exchanges.get(args["exchange"]) if vh is not None else None
+    if not isinstance(ex, ConsistentHashExchange):
+        raise AccessError(EX_DATAERR, f"Error:\n{RING_NOT_FOUND}", RING_NOT_FOUND)
+    ends, owners = ex.ring()
+    if ends and ends[-1] > RING_LISTED_MAX:
+        raise CtlError(EX_SOFTWARE, f"Error:\nthe ring has {ends[-1]} buckets; amqpctl lists at most {RING_LISTED_MAX}")
+    starts = [0, *ends[:-1]]
+    return [(start, end, "exchange" if d.is_exchange else "queue", d.name)
+            for start, end, d in zip(starts, ends, owners, strict=True)]
 
 
 # -- set_disk_free_limit ---------------------------------------------------------------------------------

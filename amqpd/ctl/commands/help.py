@@ -10,7 +10,8 @@ from ..registry import COMMANDS, EX_USAGE, client_command
 def command_list() -> str:
     groups: dict[str, list[str]] = {}
     for c in sorted(COMMANDS.values(), key=lambda c: c.name):
-        groups.setdefault(c.group or "Other", []).append(f"   {c.name:<30}{c.summary}")
+        name = c.name.ljust(30) if len(c.name) < 30 else c.name + "    "  # as rabbitmq-diagnostics pads its longest
+        groups.setdefault(c.group or "Other", []).append(f"   {name}{c.summary}")
     return "\n\n".join(f"{g}:\n\n" + "\n".join(lines) for g, lines in sorted(groups.items()))
 
 

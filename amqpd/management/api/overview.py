@@ -41,6 +41,7 @@ EXCHANGE_TYPE_DESCRIPTIONS = {
     "topic": "AMQP topic exchange, as per the AMQP specification",
     "x-delayed-message": "Delayed Message Exchange.",  # the plugin's description
     "x-message-deduplication": "Message Deduplication Exchange.",
+    "x-consistent-hash": "Consistent Hashing Exchange",
 }
 SAMPLE_RETENTION = {"global": [600, 3600, 28800, 86400], "basic": [600, 3600], "detailed": [600]}
 def disk_free_limit(broker: Any) -> int:

@@ -26,6 +26,8 @@ export const EXCHANGE_ARGS = [
   { label: "Delayed type", key: "x-delayed-type", type: "string", value: "direct", options: ["direct", "fanout", "topic", "headers"], hint: "for x-delayed-message" },
   { label: "Cache size", key: "x-cache-size", type: "number", value: "10000", hint: "for x-message-deduplication" },
   { label: "Cache TTL", key: "x-cache-ttl", type: "number", hint: "ms, for x-message-deduplication" },
+  { label: "Hash header", key: "hash-header", type: "string", hint: "for x-consistent-hash: hash this header, not the routing key" },
+  { label: "Hash property", key: "hash-property", type: "string", value: "message_id", options: ["correlation_id", "message_id", "timestamp"], hint: "for x-consistent-hash" },
 ];
 
 export const BINDING_ARGS = [

@@ -9,7 +9,7 @@ import { bindingsTable, bindForm, exchangeHref } from "../lib/bindings.js";
 import { publishForm } from "../lib/messages.js";
 import { state } from "../lib/state.js";
 
-const TYPES = ["direct", "fanout", "topic", "headers", "x-delayed-message", "x-message-deduplication"];
+const TYPES = ["direct", "fanout", "topic", "headers", "x-delayed-message", "x-message-deduplication", "x-consistent-hash"];
 
 export function exchangeFeatures(x) {
   const args = { ...(x.arguments || {}) };
