@@ -50,6 +50,15 @@ def placement(ch, names: list[str]) -> dict[str, list[str]]:
     return out
 
 
+def queues_of(got: dict[str, list[str]]) -> dict[str, set[str]]:
+    """{body: the queues it was found in}."""
+    where = collections.defaultdict(set)
+    for q, bodies in got.items():
+        for b in bodies:
+            where[b].add(q)
+    return where
+
+
 def test_a_key_always_reaches_the_same_single_queue_in_proportion_to_weights(ch, uniq):
     x = uniq("ch")
     ch.exchange_declare(x, TYPE, auto_delete=True)
@@ -58,10 +67,7 @@ def test_a_key_always_reaches_the_same_single_queue_in_proportion_to_weights(ch,
     publish(ch, x, keys + keys)  # every key twice
     got = placement(ch, names)
     assert sum(len(v) for v in got.values()) == 2400  # each message reached exactly one queue
-    where = collections.defaultdict(set)
-    for q, bodies in got.items():
-        for b in bodies:
-            where[b].add(q)
+    where = queues_of(got)
     assert all(len(qs) == 1 for qs in where.values())  # both copies of a key in the same queue
     assert len(where) == 1200
     per = [len(got[q]) / 2 for q in names]
@@ -109,10 +115,7 @@ def test_hash_header_and_hash_property(ch, uniq):
     for i in range(20):
         ch.basic_publish(x, f"none-{i}", b"none", pika.BasicProperties(headers={"other": i}))
     got = placement(ch, names)
-    shards = collections.defaultdict(set)
-    for q, bodies in got.items():
-        for b in bodies:
-            shards[b].add(q)
+    shards = queues_of(got)
     assert len(shards) == 41 and all(len(qs) == 1 for qs in shards.values())
     assert len({next(iter(qs)) for qs in shards.values()}) == 4  # 40 shard values spread over every queue
     assert sum(b == "none" for bodies in got.values() for b in bodies) == 20  # without it: all in one
@@ -123,10 +126,7 @@ def test_hash_header_and_hash_property(ch, uniq):
     for i in range(200):
         ch.basic_publish(p, "same-key", f"m{i % 20}".encode(), pika.BasicProperties(message_id=f"m{i % 20}"))
     got = placement(ch, names)
-    ids = collections.defaultdict(set)
-    for q, bodies in got.items():
-        for b in bodies:
-            ids[b].add(q)
+    ids = queues_of(got)
     assert len(ids) == 20 and all(len(qs) == 1 for qs in ids.values())
     assert all(got[q] for q in names)  # one routing key, yet both queues get messages
 
@@ -136,10 +136,7 @@ def test_hash_header_and_hash_property(ch, uniq):
     for i in range(100):
         ch.basic_publish(t, f"k{i}", str(i % 10).encode(), pika.BasicProperties(timestamp=1_767_225_600 + i % 10))
     got = placement(ch, names)
-    stamps = collections.defaultdict(set)
-    for q, bodies in got.items():
-        for b in bodies:
-            stamps[b].add(q)
+    stamps = queues_of(got)
     assert len(stamps) == 10 and all(len(qs) == 1 for qs in stamps.values())
 
 

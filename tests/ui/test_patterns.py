@@ -19,16 +19,22 @@ def uniq(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def declare_from_form(ui, name: str, type_: str, helper: str):
+    """Declare an exchange from the Exchanges page's add form, with one argument helper; the form."""
+    ui.go("#/exchanges", "Exchanges")
+    add = section(ui.page, "Add an exchange")
+    add.locator("input[name=name]").fill(name)
+    add.locator("select[name=type]").select_option(type_)
+    add.locator("button", has_text=helper).click()
+    add.locator("button[type=submit]").click()
+    expect(add.locator(".alert.ok")).to_contain_text(f"Exchange {name} declared")
+    return add
+
+
 def test_delayed_exchange_declared_and_its_waiting_messages_counted(ui, api, pika_params):
     page = ui.page
     x = uniq("ui-delayed")
-    ui.go("#/exchanges", "Exchanges")
-    add = section(page, "Add an exchange")
-    add.locator("input[name=name]").fill(x)
-    add.locator("select[name=type]").select_option("x-delayed-message")
-    add.locator("button", has_text="Delayed type").click()
-    add.locator("button[type=submit]").click()
-    expect(add.locator(".alert.ok")).to_contain_text(f"Exchange {x} declared")
+    add = declare_from_form(ui, x, "x-delayed-message", "Delayed type")
     doc = api.get(f"/api/exchanges/%2F/{quote(x, safe='')}")
     assert doc["type"] == "x-delayed-message" and doc["arguments"] == {"x-delayed-type": "direct"}
 
@@ -72,15 +78,8 @@ def test_queue_history_charts_show_the_consumer_lag(ui, api, pika_params):
 
 
 def test_consistent_hash_exchange_declared_from_the_form(ui, api):
-    page = ui.page
     x = uniq("ui-hash")
-    ui.go("#/exchanges", "Exchanges")
-    add = section(page, "Add an exchange")
-    add.locator("input[name=name]").fill(x)
-    add.locator("select[name=type]").select_option("x-consistent-hash")
-    add.locator("button", has_text="Hash property").click()
-    add.locator("button[type=submit]").click()
-    expect(add.locator(".alert.ok")).to_contain_text(f"Exchange {x} declared")
+    declare_from_form(ui, x, "x-consistent-hash", "Hash property")
     doc = api.get(f"/api/exchanges/%2F/{quote(x, safe='')}")
     assert doc["type"] == "x-consistent-hash" and doc["arguments"] == {"hash-property": "message_id"}
     api.call("DELETE", f"/api/exchanges/%2F/{quote(x, safe='')}")
