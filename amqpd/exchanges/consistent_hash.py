@@ -34,6 +34,7 @@ _MASK = (1 << 64) - 1
 # Keys whose destination is remembered (a few thousand hot keys route with one dict lookup); the memo is
 # dropped when full or when the ring changes, so it never grows with the number of distinct keys.
 MEMO_MAX = 4096
+MEMO_KEY_MAX = 255  # bytes: a routing key's or property's longest; a long header value is not remembered
 
 
 def jump_hash(key: int, buckets: int) -> int:
@@ -146,8 +147,9 @@ class ConsistentHashExchange(Exchange):
         memo = self._memo
         owner = memo.get(hashed)
         if owner is None:
-            if len(memo) >= MEMO_MAX:
-                memo.clear()
-            bucket = jump_hash(stable_hash(hashed), ends[-1])
-            owner = memo[hashed] = owners[bisect.bisect_right(ends, bucket)]
+            owner = owners[bisect.bisect_right(ends, jump_hash(stable_hash(hashed), ends[-1]))]
+            if len(hashed) <= MEMO_KEY_MAX:
+                if len(memo) >= MEMO_MAX:
+                    memo.clear()
+                memo[hashed] = owner
         return (owner,)

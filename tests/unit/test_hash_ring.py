@@ -52,3 +52,32 @@ def test_each_destination_owns_its_weight_in_buckets_in_binding_order():
     x.unbind(Binding("x", a, "1"))  # the first goes: the one left counts, in its place
     assert x.ring() == ([2, 7], [c, a])
     assert x.remove_destination(a) and x.ring() == ([2], [c])
+
+
+def test_what_is_remembered_stays_bounded():
+    from amqpd.exchanges.consistent_hash import MEMO_KEY_MAX, MEMO_MAX
+
+    class Msg:
+        routing_keys = None
+
+        def __init__(self, value: str) -> None:
+            self.value = value
+
+        def headers_subset(self, names):
+            return {"shard": self.value}
+
+    x = ConsistentHashExchange("x", arguments={"hash-header": "shard"})
+    a, b = Dest("a"), Dest("b")
+    x.bind(Binding("x", a, "1"))
+    x.bind(Binding("x", b, "1"))
+    for i in range(3 * MEMO_MAX):
+        assert x.route("k", Msg(f"s{i}")) in ((a,), (b,))
+        assert len(x._memo) <= MEMO_MAX
+    x._memo.clear()
+    long = "v" * (MEMO_KEY_MAX + 1)  # a header value can be as long as the frame: not kept
+    first = x.route("k", Msg(long))
+    assert x.route("k", Msg(long)) == first and not x._memo
+    x.bind(Binding("x", Dest("c"), "1"))  # a change of the ring forgets everything
+    x.route("k", Msg("s1"))
+    x.unbind(Binding("x", a, "1"))
+    assert not x._memo
