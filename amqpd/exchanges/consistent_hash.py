@@ -28,7 +28,9 @@ from .base import Binding, Destination, Exchange, HeadersGetter, freeze
 
 TYPE_NAME = "x-consistent-hash"
 PROPERTIES = ("correlation_id", "message_id", "timestamp")  # what hash-property may name (the plugin's list)
-_WEIGHT = re.compile(r"[+-]?[0-9]+")  # Erlang's list_to_integer: no spaces, no underscores
+# Erlang's list_to_integer: no spaces, no underscores. At most 255 digits (a routing key's length over
+# AMQP; the HTTP API and definitions could send more, and Python refuses to convert over 4,300).
+_WEIGHT = re.compile(r"[+-]?[0-9]{1,255}")
 _NOTHING = b"\0undefined"  # what a message without the hashed header or property hashes as: one bucket for all
 _MASK = (1 << 64) - 1
 # Keys whose destination is remembered (a few thousand hot keys route with one dict lookup); the memo is
