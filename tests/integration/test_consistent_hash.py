@@ -1,7 +1,8 @@
 """The x-consistent-hash exchange type (RabbitMQ's rabbitmq_consistent_hash_exchange plugin): a message goes
 to one bound destination, chosen by the hash of its routing key (or of a header, or a property), in
 proportion to the bindings' weights (their routing keys). Every test but the restart test passes on
-RabbitMQ 3.10.8 with the plugin enabled (AMQPD_TEST_URL); the error texts are RabbitMQ's."""
+RabbitMQ 3.10.8 with the plugin enabled (AMQPD_TEST_URL, its HTTP API on AMQPD_TEST_HTTP_PORT or 15672);
+the error texts are RabbitMQ's."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from helpers import (  # tests/integration is on sys.path (rootdir conftest, no 
     connect_fixture,  # noqa: F401 (fixture)
     connection_error,
 )
+from mgmt_helpers import Api
 from pika.exceptions import UnroutableError
+from radmin_helpers import http_port
 
 pytestmark = pytest.mark.timeout(120)
 TYPE = "x-consistent-hash"
@@ -195,6 +198,29 @@ def test_invalid_weights_and_arguments(conn, uniq):
     assert c2.queue_declare(q, passive=True).method.message_count == 1
     c2.queue_delete(q)
     c2.exchange_delete(x)
+
+
+def test_the_http_api_answers_as_rabbitmq_does(broker, uniq):
+    api = Api(http_port(broker))
+    x, q = uniq("chapi"), uniq("chapiq")
+    assert api.put(f"/exchanges/%2F/{x}", {"type": TYPE}).status == 201
+    assert api.put(f"/queues/%2F/{q}", {}).status == 201
+    try:
+        for args, reason in (({"hash-property": "nope"}, "Unsupported property: nope"),
+                             ({"hash-property": "message_id", "hash-header": "h"},
+                              "hash-header and hash-property are mutually exclusive")):
+            r = api.put(f"/exchanges/%2F/{uniq('chbad')}", {"type": TYPE, "arguments": args})
+            assert (r.status, r.body) == (400, {"error": "bad_request", "reason": reason}), r
+        for key, reason in (("abc", 'The binding key must be an integer: <<"abc">>'),
+                            ("0", "The binding key must be greater than 0")):
+            r = api.post(f"/bindings/%2F/e/{x}/q/{q}", {"routing_key": key})
+            assert (r.status, r.body) == (400, {"error": "bad_request", "reason": reason}), r
+        assert api.post(f"/bindings/%2F/e/{x}/q/{q}", {"routing_key": "2"}).status == 201
+        types = {t["name"]: t["description"] for t in api.get("/overview").body["exchange_types"]}
+        assert types[TYPE] == "Consistent Hashing Exchange"
+    finally:
+        api.delete(f"/exchanges/%2F/{x}")
+        api.delete(f"/queues/%2F/{q}")
 
 
 def test_an_unknown_exchange_type_is_still_refused(connect, uniq):
